@@ -1,0 +1,251 @@
+//! One prepared regorus engine, and evaluation of entrypoints on clones of it.
+//!
+//! Preparation (parsing the payload's modules, analysing them, a warm-up evaluation of every
+//! entrypoint) happens on the first ABI call, before the host can snapshot the heap. The host
+//! then parses its `data` document and snapshots the heap (`opa_heap_ptr_get`); at that moment
+//! the last parsed value is merged into a second, data-bound engine ("binding"), so that
+//! evaluations with that data handle — the normal case — skip regorus's re-analysis. An
+//! evaluation with any other data handle still works, on a clone with the data merged in.
+
+use core::cell::UnsafeCell;
+
+use regorus::{Engine, Value};
+
+use crate::{heap, host, payload};
+
+/// How an entrypoint is evaluated: a rule (`eval_rule`) or a package/document (`eval_query`).
+enum Kind {
+    Rule,
+    Query,
+}
+
+struct Entrypoint {
+    path: String,
+    kind: Kind,
+}
+
+struct Prepared {
+    engine: Engine,
+    entrypoints: Vec<(String, Entrypoint)>,
+    /// The engine with the host's data merged in, and the handle of that data.
+    bound: Option<(u32, Engine)>,
+    /// Heap top right after binding: a rewind below it invalidates the binding.
+    bound_top: usize,
+    /// The most recent value parsed outside an evaluation (the data candidate).
+    last_parsed: u32,
+    /// Set while an evaluation runs (values parsed then are never data).
+    evaluating: bool,
+}
+
+struct State(UnsafeCell<Option<Result<Prepared, String>>>);
+
+// SAFETY: the runtime is single-threaded (wasm32 without atomics).
+unsafe impl Sync for State {}
+
+static STATE: State = State(UnsafeCell::new(None));
+
+fn state() -> &'static mut Option<Result<Prepared, String>> {
+    // SAFETY: single-threaded, and no reference obtained here outlives one ABI call; ABI
+    // calls do not nest except for host builtins, which do not touch the state.
+    unsafe { &mut *STATE.0.get() }
+}
+
+/// Prepares the engine if needed; aborts the caller (via `opa_abort`) if the policies do not
+/// compile, so a broken module fails at instantiation, not at its first evaluation.
+fn prepared() -> &'static mut Prepared {
+    let slot = state();
+    if slot.is_none() {
+        *slot = Some(prepare());
+    }
+    match slot {
+        Some(Ok(p)) => p,
+        Some(Err(msg)) => host::abort(msg),
+        None => host::abort("runtime state missing"),
+    }
+}
+
+/// Called at the start of every ABI export.
+pub fn ensure_prepared() {
+    let _ = prepared();
+}
+
+fn rule_path(entrypoint: &str) -> String {
+    let mut path = String::from("data");
+    for seg in entrypoint.split('/').filter(|s| !s.is_empty()) {
+        path.push('.');
+        path.push_str(seg);
+    }
+    path
+}
+
+fn prepare() -> Result<Prepared, String> {
+    std::panic::set_hook(Box::new(|info| host::abort(&info.to_string())));
+    // Initialise the thread-local RNG now: its first use allocates, and must not happen
+    // inside an evaluation (see the crate docs).
+    let _ = rand::rng();
+    let payload = payload::read()?;
+    let mut engine = Engine::new();
+    engine.set_gather_prints(true);
+    host::register(&mut engine)?;
+    for m in payload.modules {
+        engine
+            .add_policy(m.path, m.source)
+            .map_err(|e| e.to_string())?;
+    }
+    let packages = engine.get_packages().map_err(|e| e.to_string())?;
+    let mut entrypoints = Vec::new();
+    for name in payload.entrypoints {
+        let path = rule_path(&name);
+        let is_package = packages
+            .iter()
+            .any(|p| p == &path || p.starts_with(&format!("{path}.")));
+        let kind = if is_package || path == "data" {
+            Kind::Query
+        } else {
+            Kind::Rule
+        };
+        entrypoints.push((name, Entrypoint { path, kind }));
+    }
+    let mut p = Prepared {
+        engine,
+        entrypoints,
+        bound: None,
+        bound_top: 0,
+        last_parsed: 0,
+        evaluating: false,
+    };
+    warm_up(&mut p.engine, &p.entrypoints);
+    Ok(p)
+}
+
+/// Evaluates every entrypoint once on `engine` itself (not a clone): this runs regorus's
+/// analysis and touches lazily-initialised globals while allocations are still permanent.
+fn warm_up(engine: &mut Engine, entrypoints: &[(String, Entrypoint)]) {
+    engine.set_input(Value::new_object());
+    for (_, ep) in entrypoints {
+        let _ = eval_on(engine, ep);
+    }
+    let _ = engine.take_prints();
+    let _ = Value::from_json_str(r#"{"warm":[1,"a",true,null,{"b":2.5}]}"#)
+        .and_then(|v| v.to_json_str());
+}
+
+fn eval_on(engine: &mut Engine, ep: &Entrypoint) -> anyhow::Result<Value> {
+    match ep.kind {
+        Kind::Rule => engine.eval_rule(ep.path.clone()),
+        Kind::Query => {
+            let results = engine.eval_query(ep.path.clone(), false)?;
+            Ok(results
+                .result
+                .into_iter()
+                .next()
+                .and_then(|r| r.expressions.into_iter().next())
+                .map(|e| e.value)
+                .unwrap_or(Value::Undefined))
+        }
+    }
+}
+
+/// The `entrypoints()` document: name → id.
+pub fn entrypoints_value() -> Value {
+    let p = prepared();
+    let mut obj = Value::new_object();
+    if let Ok(map) = obj.as_object_mut() {
+        for (id, (name, _)) in p.entrypoints.iter().enumerate() {
+            map.insert(Value::from(name.as_str()), Value::from(id as u64));
+        }
+    }
+    obj
+}
+
+/// Records a value parsed by the host outside an evaluation (a data candidate).
+pub fn note_parsed(handle: u32) {
+    let p = prepared();
+    if !p.evaluating {
+        p.last_parsed = handle;
+    }
+}
+
+/// Called when the host reads the heap pointer: bind the last parsed object as data.
+pub fn bind_data() {
+    let p = prepared();
+    if p.bound.is_some() || p.evaluating || p.last_parsed == 0 {
+        return;
+    }
+    let handle = p.last_parsed;
+    let Some(data) = heap::borrow::<Value>(handle) else {
+        return;
+    };
+    if data.as_object().is_err() {
+        return;
+    }
+    let mut engine = p.engine.clone();
+    if engine.add_data(data.clone()).is_err() {
+        return;
+    }
+    warm_up(&mut engine, &p.entrypoints);
+    p.bound = Some((handle, engine));
+    p.bound_top = heap::top();
+}
+
+/// Called when the host moves the heap pointer: a rewind below the binding drops it.
+pub fn heap_moved(addr: usize) {
+    let p = prepared();
+    if p.bound.is_some() && addr < p.bound_top {
+        // The bound engine's memory is being handed back to the host: forget it without
+        // running destructors over memory that may already be reused.
+        if let Some(b) = p.bound.take() {
+            core::mem::forget(b);
+        }
+        p.last_parsed = 0;
+    }
+}
+
+fn run(p: &Prepared, idx: usize, data: u32, input: Option<Value>) -> Result<Value, String> {
+    let ep = &p.entrypoints[idx].1;
+    let mut engine = match &p.bound {
+        Some((handle, engine)) if *handle == data => engine.clone(),
+        _ => {
+            let mut engine = p.engine.clone();
+            if let Some(d) = heap::borrow::<Value>(data) {
+                if d.as_object().is_ok() {
+                    engine.add_data(d.clone()).map_err(|e| e.to_string())?;
+                }
+            }
+            engine
+        }
+    };
+    engine.set_input(input.unwrap_or(Value::Undefined));
+    let outcome = eval_on(&mut engine, ep);
+    if let Ok(prints) = engine.take_prints() {
+        for line in prints {
+            host::println(&line);
+        }
+    }
+    outcome.map_err(|e| e.to_string())
+}
+
+/// Evaluates entrypoint `id` and returns OPA's result set: `[{"result": v}]`, or `[]` when
+/// the entrypoint is undefined for this input.
+pub fn evaluate(id: u32, data: u32, input: Option<Value>) -> Result<Value, String> {
+    let p = prepared();
+    let idx = id as usize;
+    if idx >= p.entrypoints.len() {
+        return Err(format!("unknown entrypoint id {id}"));
+    }
+    p.evaluating = true;
+    let outcome = run(p, idx, data, input);
+    p.evaluating = false;
+    let value = outcome?;
+    let mut set = Value::new_array();
+    if value != Value::Undefined {
+        let mut obj = Value::new_object();
+        if let Ok(map) = obj.as_object_mut() {
+            map.insert(Value::from("result"), value);
+        }
+        if let Ok(arr) = set.as_array_mut() {
+            arr.push(obj);
+        }
+    }
+    Ok(set)
+}

@@ -1,0 +1,1 @@
+//! `dockgate build`: Rego sources → an OPA wasm bundle, without the Go toolchain.

@@ -1,0 +1,1 @@
+//! Compose adapter: compose files → `AdmissionRequest`s (one per service).

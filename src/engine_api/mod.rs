@@ -1,0 +1,2 @@
+//! Engine API adapter: Docker Engine API bodies (create, update, inspect, exec) →
+//! `AdmissionRequest`.

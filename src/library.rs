@@ -1,0 +1,1 @@
+//! The built-in default policy library (`policies/`), compiled into the binary.

@@ -1,0 +1,1 @@
+//! The policy engine: OPA bundles evaluated in WebAssembly through `opa-wasm`.

@@ -91,9 +91,10 @@ is_root(u) if {
 effective_user := input.container.user if {
 	is_string(input.container.user)
 	input.container.user != ""
-} else := image_user if {
+} else := input.container.image_config.user if {
+	is_string(input.container.image_config.user)
+} else := "" if {
 	is_object(input.container.image_config)
-	image_user := object.get(input.container.image_config, "user", "")
 }
 
 # ---------------------------------------------------------------------------------------
@@ -172,16 +173,16 @@ regex_any(patterns, s) if {
 	regex.match(p, s)
 }
 
-# valid_date(s): `s` is a real calendar date `YYYY-MM-DD` (leap years included), so that
-# time.parse_rfc3339_ns cannot fail on it.
+# valid_date(s): `s` is a real calendar date `YYYY-MM-DD` of the years 2000-2199 (leap
+# years included), so that time.parse_rfc3339_ns can neither fail on it nor overflow.
 valid_date(s) if {
 	is_string(s)
-	regex.match(`^[0-9]{4}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))$`, s)
+	regex.match(`^(20|21)[0-9]{2}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))$`, s)
 }
 
 valid_date(s) if {
 	is_string(s)
-	regex.match(`^([0-9]{2}(0[48]|[2468][048]|[13579][26])|([02468][048]|[13579][26])00)-02-29$`, s)
+	regex.match(`^(2000|(20|21)(0[48]|[2468][048]|[13579][26]))-02-29$`, s)
 }
 
 # expired(date): the end of `date` (23:59:59 UTC) has passed; an invalid date counts as

@@ -99,7 +99,7 @@ findings contains lib.finding("DG-113", "container.image_config.user",
 	lib.container_request
 	not has_user
 	is_object(c.image_config)
-	lib.is_root(object.get(c.image_config, "user", ""))
+	lib.is_root(lib.effective_user)
 }
 
 findings contains lib.finding("DG-113", "container.user",

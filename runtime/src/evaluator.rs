@@ -83,6 +83,7 @@ fn prepare() -> Result<Prepared, String> {
     // Initialise the thread-local RNG now: its first use allocates, and must not happen
     // inside an evaluation (see the crate docs).
     let _ = rand::rng();
+    touch_lazy_globals();
     let payload = payload::read()?;
     let mut engine = Engine::new();
     engine.set_gather_prints(true);
@@ -116,6 +117,13 @@ fn prepare() -> Result<Prepared, String> {
     };
     warm_up(&mut p.engine, &p.entrypoints);
     Ok(p)
+}
+
+/// Forces regorus's lazily-initialised globals into existence now, while allocations are
+/// permanent. Each of these, first touched inside an evaluation, would live in memory that the
+/// host's next heap rewind hands back (the builtins table is the one every policy reaches).
+fn touch_lazy_globals() {
+    let _ = regorus::unstable::BUILTINS.len();
 }
 
 /// Evaluates every entrypoint once on `engine` itself (not a clone): this runs regorus's

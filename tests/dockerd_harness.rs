@@ -59,14 +59,30 @@ fn private_dockerd_runs_a_busybox_container() {
     );
     assert_eq!(echoed.trim(), "hello from dockgate");
 
-    // A container left behind is removed when the daemon is dropped.
-    stdout_of(&daemon, &["create", "--name", "left-behind", IMAGE, "true"]);
-    let ps = stdout_of(&daemon, &["ps", "-a", "--format", "{{.Names}} {{.Image}}"]);
-    assert_eq!(ps.trim(), format!("left-behind {IMAGE}"));
-    assert!(stdout_of(&daemon, &["ps", "-q"]).trim().is_empty());
+    // Containers left behind, running or not, are removed on drop.
+    stdout_of(&daemon, &["create", "--name", "created", IMAGE, "true"]);
+    stdout_of(
+        &daemon,
+        &["run", "-d", "--name", "running", IMAGE, "sleep", "600"],
+    );
+    let ps = stdout_of(
+        &daemon,
+        &["ps", "--format", "{{.Names}} {{.Image}} {{.Command}}"],
+    );
+    assert_eq!(ps.trim(), format!("running {IMAGE} \"sleep 600\""));
+    let all = stdout_of(&daemon, &["ps", "-a", "--format", "{{.Names}}"]);
+    let mut names: Vec<&str> = all.split_whitespace().collect();
+    names.sort_unstable();
+    assert_eq!(names, ["created", "running"]);
 
     drop(daemon);
     assert!(!root.exists(), "{} not removed", root.display());
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    assert!(
+        !mounts.contains(&*root.to_string_lossy()),
+        "mounts left under {}",
+        root.display()
+    );
 }
 
 /// The daemon asks the AuthZ plugin about every request; the harness writes

@@ -121,8 +121,11 @@ pub struct PrivateDockerd {
 impl PrivateDockerd {
     /// Start a daemon and wait until it answers `/_ping`.
     pub fn start(opts: DockerdOptions) -> Result<PrivateDockerd> {
-        docker_available()?;
-        let dockerd = find_dockerd().ok_or_else(|| HarnessError("dockerd not found".into()))?;
+        let dockerd = find_dockerd().ok_or_else(|| {
+            HarnessError(
+                "dockerd not found in PATH or /usr/sbin (apt-get install docker.io)".into(),
+            )
+        })?;
         // Short: the exec root holds unix sockets (108-byte path limit).
         let dir = tempfile::Builder::new()
             .prefix("dgd")
@@ -132,8 +135,11 @@ impl PrivateDockerd {
         let mut daemon = PrivateDockerd {
             dir,
             child: None,
-            docker_cli: find_docker_cli()
-                .ok_or_else(|| HarnessError("docker CLI not found".into()))?,
+            docker_cli: find_docker_cli().ok_or_else(|| {
+                HarnessError(format!(
+                    "docker CLI not found (apt-get install docker.io, or set {DOCKER_CLI_ENV})"
+                ))
+            })?,
             socket: root.join("docker.sock"),
             log: root.join("dockerd.log"),
             plugin_name: None,
@@ -313,6 +319,15 @@ impl PrivateDockerd {
         )?;
         if exists.status.success() {
             return Ok(());
+        }
+        match elf_is_static(Path::new(BUSYBOX)) {
+            Ok(true) => {}
+            Ok(false) => {
+                return err(format!(
+                    "{BUSYBOX} is dynamically linked: apt-get install busybox-static"
+                ));
+            }
+            Err(e) => return err(format!("{BUSYBOX}: {e} (apt-get install busybox-static)")),
         }
         let rootfs = tempfile::Builder::new()
             .prefix("rootfs")

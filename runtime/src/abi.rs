@@ -117,11 +117,13 @@ pub extern "C" fn builtins() -> u32 {
             map.insert(Value::from(*name), Value::from(id as u64));
         }
     }
+    host::builtins_listed();
     heap::leak(obj)
 }
 
 #[unsafe(no_mangle)]
 pub extern "C" fn entrypoints() -> u32 {
+    evaluator::ensure_prepared();
     heap::leak(evaluator::entrypoints_value())
 }
 

@@ -66,6 +66,7 @@ fn prepared() -> &'static mut Prepared {
 
 /// Called at the start of every ABI export.
 pub fn ensure_prepared() {
+    host::on_abi_call();
     let _ = prepared();
 }
 
@@ -126,13 +127,13 @@ fn touch_lazy_globals() {
     let _ = regorus::unstable::BUILTINS.len();
 }
 
-/// Evaluates every entrypoint once on `engine` itself (not a clone): this runs regorus's
-/// analysis and touches lazily-initialised globals while allocations are still permanent.
-fn warm_up(engine: &mut Engine, entrypoints: &[(String, Entrypoint)]) {
+/// Runs regorus's analysis on `engine` itself (not a clone) while allocations are still
+/// permanent, so clones start prepared. A trivial query is enough: analysis covers every
+/// module whatever the query, and this bump heap never frees, so evaluating real entrypoints
+/// here would cost memory for nothing.
+fn warm_up(engine: &mut Engine, _entrypoints: &[(String, Entrypoint)]) {
     engine.set_input(Value::new_object());
-    for (_, ep) in entrypoints {
-        let _ = eval_on(engine, ep);
-    }
+    let _ = engine.eval_query("true".to_string(), false);
     let _ = engine.take_prints();
     let _ = Value::from_json_str(r#"{"warm":[1,"a",true,null,{"b":2.5}]}"#)
         .and_then(|v| v.to_json_str());

@@ -62,8 +62,36 @@ pub fn println(msg: &str) {
     unsafe { opa_println(addr) }
 }
 
+/// Whether the host can serve builtins. OPA hosts resolve the `builtins()` map before they
+/// wire up `opa_builtinN`, and this runtime prepares (and warms up) its engine during that very
+/// call; a host builtin called then would fail in the host. So calls are refused until the
+/// first ABI call after `builtins()` has returned.
+struct Flag(core::cell::Cell<u8>);
+// SAFETY: single-threaded (wasm32 without atomics).
+unsafe impl Sync for Flag {}
+static HOST_STATE: Flag = Flag(core::cell::Cell::new(0));
+const LISTED: u8 = 1;
+const READY: u8 = 2;
+
+/// Called at the end of `builtins()`.
+pub fn builtins_listed() {
+    if HOST_STATE.0.get() < LISTED {
+        HOST_STATE.0.set(LISTED);
+    }
+}
+
+/// Called at the start of every ABI call: after `builtins()` returned, the host is ready.
+pub fn on_abi_call() {
+    if HOST_STATE.0.get() == LISTED {
+        HOST_STATE.0.set(READY);
+    }
+}
+
 /// Calls forwarded builtin `id` with `args` (already checked against its arity by regorus).
 fn call(id: u32, args: &[Value]) -> anyhow::Result<Value> {
+    if HOST_STATE.0.get() != READY {
+        anyhow::bail!("host builtins are not available while the policy is being prepared");
+    }
     let h: Vec<u32> = args.iter().map(|a| heap::leak(a.clone())).collect();
     // SAFETY: imports provided by the host; handles are live values in our memory.
     let result = unsafe {

@@ -1,7 +1,7 @@
 //! The policy engine: OPA bundles evaluated in WebAssembly through `opa-wasm`.
 //!
 //! A small facade in the spirit of OPA's wasm SDK: [`PolicyEngine::load`] a [`Bundle`], then
-//! [`PolicyEngine::decide`] on an [`AdmissionRequest`] (or [`PolicyEngine::evaluate`] one
+//! [`PolicyEngine::decide`] on an [`crate::model::AdmissionRequest`] (or [`PolicyEngine::evaluate`] one
 //! entrypoint on raw JSON). Nothing outside this module knows about wasmtime stores, the
 //! instance pool or the limits. Evaluation speaks only OPA's wasm ABI, so a bundle from
 //! `opa build -t wasm` and one from `dockgate build` load the same way.
@@ -25,7 +25,7 @@ use serde_json::Value;
 pub use bundle::{Bundle, BundleError};
 pub use pool::PoolStats;
 
-use crate::model::{AdmissionRequest, Decision};
+use crate::model::Decision;
 use instance::{Instance, Limits};
 use pool::Pool;
 
@@ -218,8 +218,12 @@ impl PolicyEngine {
         })
     }
 
-    /// Evaluates every decision entrypoint on `request` and merges the findings.
-    pub async fn decide(&self, request: &AdmissionRequest) -> Result<Decision, EngineError> {
+    /// Evaluates every decision entrypoint on `request` (a [`crate::model::AdmissionRequest`], or any
+    /// document of that shape) and merges the findings.
+    pub async fn decide<V: serde::Serialize + Sync>(
+        &self,
+        request: &V,
+    ) -> Result<Decision, EngineError> {
         if self.info.decision_entrypoints.is_empty() {
             return Err(EngineError::NoEntrypoints);
         }

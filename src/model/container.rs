@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::ImageRef;
 
 /// The normalised container configuration.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ContainerSpec {
     /// The image reference as written.
@@ -79,7 +79,7 @@ pub struct ContainerSpec {
 }
 
 /// One mount.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Mount {
     /// `bind`, `volume`, `tmpfs`, `npipe` or `cluster`.
@@ -97,7 +97,7 @@ pub struct Mount {
 }
 
 /// One published port.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PortBinding {
     /// The host address, `""` when unset (all interfaces).
@@ -111,7 +111,7 @@ pub struct PortBinding {
 }
 
 /// A host device mapping.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeviceMapping {
     /// Path on the host.
@@ -123,7 +123,7 @@ pub struct DeviceMapping {
 }
 
 /// Resource limits; null means unset (unlimited).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resources {
     /// Memory limit in bytes.
@@ -137,7 +137,7 @@ pub struct Resources {
 }
 
 /// Logging configuration.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Logging {
     /// The driver, `""` when unset (the daemon's default applies).
@@ -147,7 +147,7 @@ pub struct Logging {
 }
 
 /// A healthcheck.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Healthcheck {
     /// The test in Docker's form: `["CMD", ...]`, `["CMD-SHELL", "..."]` or `["NONE"]`.
@@ -165,7 +165,7 @@ pub struct Healthcheck {
 }
 
 /// Restart policy.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RestartPolicy {
     /// `no`, `always`, `unless-stopped` or `on-failure`.
@@ -184,7 +184,7 @@ impl Default for RestartPolicy {
 }
 
 /// A compose secret mounted into the container.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecretMount {
     /// The top-level secret name.
@@ -194,7 +194,7 @@ pub struct SecretMount {
 }
 
 /// Build-time facts of a compose service.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BuildSpec {
     /// Build context.
@@ -206,7 +206,7 @@ pub struct BuildSpec {
 }
 
 /// What the image configures, known only after an image inspect.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImageConfig {
     /// The image's `USER`, or null when it sets none (root).

@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 
 /// A normalised image reference.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImageRef {
     /// `docker.io`, `ghcr.io`, `localhost:5000`, ...

@@ -17,3 +17,8 @@ pub use container::*;
 pub use decision::*;
 pub use image_ref::{ImageRef, ImageRefError};
 pub use request::*;
+
+pub mod normalize;
+mod schema;
+
+pub use schema::{InputFieldError, InputValidationError, input_schema, json_path, validate_input_json};

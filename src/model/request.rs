@@ -12,7 +12,7 @@ pub const API_VERSION: &str = "dockgate.dev/v1";
 pub const KIND: &str = "AdmissionRequest";
 
 /// The input document of every policy evaluation.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdmissionRequest {
     /// Always `dockgate.dev/v1`.
@@ -74,7 +74,7 @@ impl AdmissionRequest {
 }
 
 /// What is being done to the container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Operation {
     /// `POST /containers/create`.
@@ -106,7 +106,7 @@ impl Operation {
 }
 
 /// Which adapter produced the document.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// A compose file.
@@ -116,7 +116,7 @@ pub enum Source {
 }
 
 /// Names of the workload. Every field is optional: each source knows a different subset.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Origin {
     /// The compose file (path as given) that defines the service.
@@ -132,7 +132,7 @@ pub struct Origin {
 }
 
 /// The caller, as dockerd authenticated it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestUser {
     /// The user name (the TLS client certificate's common name).
@@ -142,7 +142,7 @@ pub struct RequestUser {
 }
 
 /// An exec request (`POST /containers/{id}/exec`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExecSpec {
     /// `docker exec --privileged`.
@@ -158,7 +158,7 @@ pub struct ExecSpec {
 }
 
 /// Compose project facts that service-level fields cannot carry.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectContext {
     /// The project name.
@@ -172,7 +172,7 @@ pub struct ProjectContext {
 }
 
 /// Where a top-level compose secret comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectSecret {
     /// `file`, `environment`, `content` or `external`.
@@ -184,7 +184,7 @@ pub struct ProjectSecret {
 }
 
 /// A top-level compose volume.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectVolume {
     /// `external: true`.

@@ -1,7 +1,7 @@
 # Test fixtures shared by every *_test package, and tests of dockgate.lib.
 #
 # `hardened` is the normalised input of tests/fixtures/controls/hardened.compose.yaml
-# (service "api"): it passes every control under the restricted profile, so each positive
+# (service "api", project name "shop" as given by `-p shop`): it passes every control under the restricted profile, so each positive
 # test changes one thing and each negative test shows a near miss that must stay quiet.
 package dockgate.lib_test
 

@@ -6,6 +6,8 @@
 
 mod build;
 mod eval;
+mod normalize;
+mod schema;
 mod test;
 
 use std::io::Read;
@@ -36,6 +38,8 @@ enum Command {
     Build(build::Args),
     Test(test::Args),
     Eval(eval::Args),
+    Normalize(normalize::Args),
+    Schema(schema::Args),
 }
 
 /// Which policies a command uses: a bundle, a policy directory, or the built-in library.
@@ -131,6 +135,8 @@ pub fn main() -> ExitCode {
             Command::Build(args) => build::run(args),
             Command::Test(args) => test::run(args).await,
             Command::Eval(args) => eval::run(args).await,
+            Command::Normalize(args) => normalize::run(args),
+            Command::Schema(args) => schema::run(args),
         }
     });
     match result {

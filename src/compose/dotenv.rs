@@ -144,9 +144,9 @@ fn expand(
     };
     // A `$` that starts no variable stays literal in env files (passwords often hold one).
     interpolate(value, &local, &mut Vec::new()).or_else(|e| match e {
-        InterpolationError::Required { var, message } => {
-            Err(format!("required variable {var} is missing a value: {message}"))
-        }
+        InterpolationError::Required { var, message } => Err(format!(
+            "required variable {var} is missing a value: {message}"
+        )),
         InterpolationError::Syntax(_) => Ok(value.to_string()),
     })
 }

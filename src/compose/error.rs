@@ -52,7 +52,9 @@ pub enum ComposeError {
         source: std::io::Error,
     },
     /// A file over the size limit (refused before reading it).
-    #[error("{path}: {size} bytes is over the {limit}-byte limit for compose and env files: is it the right file?")]
+    #[error(
+        "{path}: {size} bytes is over the {limit}-byte limit for compose and env files: is it the right file?"
+    )]
     TooLarge {
         /// The file.
         path: PathBuf,

@@ -8,12 +8,12 @@
 
 use std::path::Path;
 
+use super::ComposeError;
 use super::error::Diagnostic;
 use super::fs::FileSystem;
 use super::load::{Vars, read_file};
 use super::merge::merge_service;
 use super::node::{Kind, Node};
-use super::ComposeError;
 
 const MAX_CHAIN: usize = 32;
 
@@ -27,13 +27,28 @@ pub fn resolve_all(
     let Some(services) = root.get("services").cloned() else {
         return Ok(());
     };
-    let names: Vec<String> = services.entries().unwrap_or_default().iter().map(|e| e.key.clone()).collect();
+    let names: Vec<String> = services
+        .entries()
+        .unwrap_or_default()
+        .iter()
+        .map(|e| e.key.clone())
+        .collect();
     for name in names {
-        let Some(svc) = services.get(&name) else { continue };
+        let Some(svc) = services.get(&name) else {
+            continue;
+        };
         if svc.get("extends").is_none() {
             continue;
         }
-        let resolved = resolve(svc.clone(), &name, &services, fs, vars, warnings, &mut Vec::new())?;
+        let resolved = resolve(
+            svc.clone(),
+            &name,
+            &services,
+            fs,
+            vars,
+            warnings,
+            &mut Vec::new(),
+        )?;
         if let Some(slot) = root.get_mut("services").and_then(|s| s.get_mut(&name)) {
             *slot = resolved;
         }
@@ -65,7 +80,10 @@ fn resolve(
     let (base_name, file) = match &ext.kind {
         Kind::Str(s) => (s.clone(), None),
         Kind::Map(_) => (
-            ext.get("service").and_then(Node::as_str).unwrap_or_default().to_string(),
+            ext.get("service")
+                .and_then(Node::as_str)
+                .unwrap_or_default()
+                .to_string(),
             ext.get("file").and_then(Node::as_str).map(str::to_string),
         ),
         _ => (String::new(), None),
@@ -73,13 +91,18 @@ fn resolve(
     let other;
     let scope = match &file {
         Some(f) => {
-            let dir = Path::new(svc.pos.file.as_ref()).parent().unwrap_or(Path::new(""));
+            let dir = Path::new(svc.pos.file.as_ref())
+                .parent()
+                .unwrap_or(Path::new(""));
             let mut errors = Vec::new();
             let tree = read_file(fs, &dir.join(f), vars, warnings, &mut errors)?;
             if !errors.is_empty() {
                 return Err(ComposeError::Schema { errors });
             }
-            other = tree.get("services").cloned().unwrap_or_else(|| Node::new(tree.pos.clone(), Kind::Map(Vec::new())));
+            other = tree
+                .get("services")
+                .cloned()
+                .unwrap_or_else(|| Node::new(tree.pos.clone(), Kind::Map(Vec::new())));
             &other
         }
         None => siblings,

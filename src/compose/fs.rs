@@ -42,7 +42,9 @@ impl FileSystem for RealFs {
             return Err(too_large(meta.len()));
         }
         let mut buf = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-        file.take(MAX_FILE_BYTES + 1).read_to_end(&mut buf).map_err(io)?;
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut buf)
+            .map_err(io)?;
         if buf.len() as u64 > MAX_FILE_BYTES {
             return Err(too_large(buf.len() as u64));
         }

@@ -52,9 +52,8 @@ fn interpolate_depth(
             out.push('$');
             rest = tail;
         } else if let Some(body_start) = after.strip_prefix('{') {
-            let end = closing_brace(body_start).ok_or_else(|| {
-                InterpolationError::Syntax(format!("{input:?}: unclosed `${{`"))
-            })?;
+            let end = closing_brace(body_start)
+                .ok_or_else(|| InterpolationError::Syntax(format!("{input:?}: unclosed `${{`")))?;
             let body = &body_start[..end];
             out.push_str(&braced(body, input, lookup, unset, depth)?);
             rest = &body_start[end + 1..];
@@ -134,7 +133,9 @@ fn braced(
     };
     if op.is_empty() {
         if colon {
-            return Err(InterpolationError::Syntax(format!("{input:?}: `${{{body}}}` is incomplete")));
+            return Err(InterpolationError::Syntax(format!(
+                "{input:?}: `${{{body}}}` is incomplete"
+            )));
         }
         return Ok(value.unwrap_or_else(|| {
             unset.push(name.to_string());
@@ -184,20 +185,34 @@ mod tests {
     #[test]
     fn every_form() {
         assert_eq!(run("a-$SET-${SET}").unwrap(), "a-v-v");
-        assert_eq!(run("${UNSET:-d} ${EMPTY:-d} ${EMPTY-d} ${UNSET-d}").unwrap(), "d d  d");
-        assert_eq!(run("${SET:+a} ${EMPTY:+a} ${EMPTY+a} ${UNSET+a}|").unwrap(), "a  a |");
+        assert_eq!(
+            run("${UNSET:-d} ${EMPTY:-d} ${EMPTY-d} ${UNSET-d}").unwrap(),
+            "d d  d"
+        );
+        assert_eq!(
+            run("${SET:+a} ${EMPTY:+a} ${EMPTY+a} ${UNSET+a}|").unwrap(),
+            "a  a |"
+        );
         assert_eq!(run("$$SET $${SET}").unwrap(), "$SET ${SET}");
         assert_eq!(run("${UNSET:-${SET}x}").unwrap(), "vx");
         assert_eq!(run("${SET?e}").unwrap(), "v");
         assert_eq!(run("${EMPTY?e}").unwrap(), "");
-        assert!(matches!(run("${EMPTY:?need it}"), Err(InterpolationError::Required { message, .. }) if message == "need it"));
-        assert!(matches!(run("${UNSET?}"), Err(InterpolationError::Required { .. })));
+        assert!(
+            matches!(run("${EMPTY:?need it}"), Err(InterpolationError::Required { message, .. }) if message == "need it")
+        );
+        assert!(matches!(
+            run("${UNSET?}"),
+            Err(InterpolationError::Required { .. })
+        ));
         assert!(run("${").is_err());
         assert!(run("$1").is_err());
         assert!(run("${SET:}").is_err());
         assert!(run("${SET/x}").is_err());
         let mut unset = Vec::new();
-        assert_eq!(interpolate("$NOPE${NOPE2}", &|_| None, &mut unset).unwrap(), "");
+        assert_eq!(
+            interpolate("$NOPE${NOPE2}", &|_| None, &mut unset).unwrap(),
+            ""
+        );
         assert_eq!(unset, ["NOPE", "NOPE2"]);
     }
 }

@@ -63,7 +63,10 @@ pub fn load(options: &LoadOptions) -> Result<Project, ComposeError> {
     opts.project_dir = Some(match &opts.project_dir {
         Some(d) => abs(d),
         None => match opts.files.first() {
-            Some(f) => abs(f).parent().map(Path::to_path_buf).unwrap_or_else(|| cwd.clone()),
+            Some(f) => abs(f)
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| cwd.clone()),
             None => cwd.clone(),
         },
     });
@@ -140,14 +143,25 @@ pub fn read_file(
 /// Loads a project through `fs`. `options.project_dir` should be absolute when `files` is
 /// empty; relative file paths are taken relative to it.
 pub fn load_with(options: &LoadOptions, fs: &dyn FileSystem) -> Result<Project, ComposeError> {
-    let base = options.project_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let base = options
+        .project_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("."));
     let files: Vec<PathBuf> = if options.files.is_empty() {
-        let found = DEFAULT_FILES.iter().map(|n| base.join(n)).find(|p| fs.is_file(p));
+        let found = DEFAULT_FILES
+            .iter()
+            .map(|n| base.join(n))
+            .find(|p| fs.is_file(p));
         let Some(main) = found else {
             return Err(ComposeError::NotFound { dir: base });
         };
         let mut files = vec![main];
-        files.extend(OVERRIDE_FILES.iter().map(|n| base.join(n)).find(|p| fs.is_file(p)));
+        files.extend(
+            OVERRIDE_FILES
+                .iter()
+                .map(|n| base.join(n))
+                .find(|p| fs.is_file(p)),
+        );
         files
     } else {
         options.files.iter().map(|f| base.join(f)).collect()
@@ -180,12 +194,20 @@ pub fn load_with(options: &LoadOptions, fs: &dyn FileSystem) -> Result<Project, 
     let name = project_name(options, &vars, &root, &dir);
     let profiles: Vec<String> = if options.profiles.is_empty() {
         vars.get("COMPOSE_PROFILES")
-            .map(|p| p.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+            .map(|p| {
+                p.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
             .unwrap_or_default()
     } else {
         options.profiles.clone()
     };
-    let services_node = root.get("services").cloned().unwrap_or_else(|| Node::new(root.pos.clone(), Kind::Map(Vec::new())));
+    let services_node = root
+        .get("services")
+        .cloned()
+        .unwrap_or_else(|| Node::new(root.pos.clone(), Kind::Map(Vec::new())));
     let active: Vec<(String, Position, Node)> = services_node
         .entries()
         .unwrap_or_default()
@@ -197,13 +219,23 @@ pub fn load_with(options: &LoadOptions, fs: &dyn FileSystem) -> Result<Project, 
     let env_files = read_env_files(fs, &dir, &vars, active.iter().map(|(_, _, n)| n))?;
     let top = root.to_json();
     let mut project_labels = BTreeMap::new();
-    project_labels.insert("com.docker.compose.project.working_dir".to_string(), dir.to_string_lossy().into_owned());
+    project_labels.insert(
+        "com.docker.compose.project.working_dir".to_string(),
+        dir.to_string_lossy().into_owned(),
+    );
     project_labels.insert(
         "com.docker.compose.project.config_files".to_string(),
-        files.iter().map(|f| f.to_string_lossy()).collect::<Vec<_>>().join(","),
+        files
+            .iter()
+            .map(|f| f.strip_prefix(&dir).unwrap_or(f).to_string_lossy())
+            .collect::<Vec<_>>()
+            .join(","),
     );
     if let Some(e) = options.env_files.first() {
-        project_labels.insert("com.docker.compose.project.environment_file".to_string(), base.join(e).to_string_lossy().into_owned());
+        project_labels.insert(
+            "com.docker.compose.project.environment_file".to_string(),
+            base.join(e).to_string_lossy().into_owned(),
+        );
     }
     let null = serde_json::Value::Null;
     let lookup = |k: &str| vars.get(k);
@@ -231,13 +263,19 @@ pub fn load_with(options: &LoadOptions, fs: &dyn FileSystem) -> Result<Project, 
             spec,
         });
     }
-    Ok(Project::new(name, dir, files, root, services, warnings, &top))
+    Ok(Project::new(
+        name, dir, files, root, services, warnings, &top,
+    ))
 }
 
 fn read_vars(options: &LoadOptions, dir: &Path, fs: &dyn FileSystem) -> Result<Vars, ComposeError> {
     let env_files: Vec<PathBuf> = if options.env_files.is_empty() {
         let dot = dir.join(".env");
-        if fs.is_file(&dot) { vec![dot] } else { Vec::new() }
+        if fs.is_file(&dot) {
+            vec![dot]
+        } else {
+            Vec::new()
+        }
     } else {
         options.env_files.iter().map(|f| dir.join(f)).collect()
     };
@@ -265,18 +303,29 @@ fn project_name(options: &LoadOptions, vars: &Vars, root: &Node, dir: &Path) -> 
         .clone()
         .or_else(|| vars.get("COMPOSE_PROJECT_NAME"))
         .or_else(|| root.get("name").and_then(Node::as_str).map(str::to_string))
-        .unwrap_or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default());
+        .unwrap_or_else(|| {
+            dir.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
     let name: String = raw
         .to_lowercase()
         .chars()
         .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-')
         .collect();
-    if name.is_empty() { "default".to_string() } else { name }
+    if name.is_empty() {
+        "default".to_string()
+    } else {
+        name
+    }
 }
 
 fn active(service: &Node, enabled: &[String]) -> bool {
     let profiles: Vec<String> = match service.get("profiles").map(|p| &p.kind) {
-        Some(Kind::Seq(items)) => items.iter().filter_map(|i| i.as_str().map(str::to_string)).collect(),
+        Some(Kind::Seq(items)) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect(),
         _ => Vec::new(),
     };
     profiles.is_empty() || enabled.iter().any(|e| e == "*" || profiles.contains(e))

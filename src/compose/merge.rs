@@ -58,9 +58,17 @@ pub fn merge_service(base: Node, over: Node) -> Node {
 fn merge_field(key: &str, base: Node, over: Node) -> Node {
     if MAPPING_FIELDS.contains(&key) {
         let colon = key == "extra_hosts";
-        return merge_map_with(as_mapping(base, colon), as_mapping(over, colon), &|_, b, o| {
-            if key == "networks" { deep_merge(b, o) } else { o }
-        });
+        return merge_map_with(
+            as_mapping(base, colon),
+            as_mapping(over, colon),
+            &|_, b, o| {
+                if key == "networks" {
+                    deep_merge(b, o)
+                } else {
+                    o
+                }
+            },
+        );
     }
     if UNION_FIELDS.contains(&key) {
         return keyed_union(as_list(base), as_list(over), &|n| scalar_key(n));
@@ -212,7 +220,11 @@ pub fn as_mapping(n: Node, colon: bool) -> Node {
                 Kind::Str(s) => s.clone(),
                 _ => format!("{}", item.to_json()),
             };
-            let split = if colon { text.split_once(':').or_else(|| text.split_once('=')) } else { text.split_once('=') };
+            let split = if colon {
+                text.split_once(':').or_else(|| text.split_once('='))
+            } else {
+                text.split_once('=')
+            };
             let (key, value) = match split {
                 Some((k, v)) => (k.trim().to_string(), Kind::Str(v.to_string())),
                 None => (text.clone(), Kind::Null),

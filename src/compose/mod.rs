@@ -32,6 +32,7 @@ pub use fs::{FileSystem, MAX_FILE_BYTES, MemFs, RealFs};
 pub use load::{LoadOptions, load, load_with};
 pub use node::Position;
 pub use project::{Project, ServiceDoc};
+pub use schema::SPEC as COMPOSE_SPEC_JSON;
 pub use service::COMPOSE_VERSION;
 
 /// Validates a document (already parsed) against the Compose schema; for tests and tools

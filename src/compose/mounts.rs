@@ -96,13 +96,16 @@ impl MountCtx<'_> {
                     .unwrap_or("")
                     .to_string();
                 if !propagation.is_empty() && !PROPAGATIONS.contains(&propagation.as_str()) {
-                    return Err(format!("bind propagation {propagation:?} is not one of {PROPAGATIONS:?}"));
+                    return Err(format!(
+                        "bind propagation {propagation:?} is not one of {PROPAGATIONS:?}"
+                    ));
                 }
                 Ok(Mount {
                     kind,
                     source,
                     target,
-                    read_only: truthy(o.get("read_only")).map_err(|e| format!("`read_only`: {e}"))?,
+                    read_only: truthy(o.get("read_only"))
+                        .map_err(|e| format!("`read_only`: {e}"))?,
                     propagation,
                 })
             }
@@ -137,7 +140,10 @@ impl MountCtx<'_> {
         let (source, target) = match item {
             Value::String(s) => (s.clone(), None),
             Value::Object(o) => (
-                o.get("source").and_then(Value::as_str).unwrap_or("").to_string(),
+                o.get("source")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
                 o.get("target").and_then(Value::as_str).map(str::to_string),
             ),
             other => return Err(format!("{other} is not a secret reference")),
@@ -146,7 +152,9 @@ impl MountCtx<'_> {
             return Err("`source` is required".into());
         }
         let decl = self.secrets.get(&source).ok_or_else(|| {
-            format!("secret {source:?} is not declared in the top-level `secrets:`; declare it there")
+            format!(
+                "secret {source:?} is not declared in the top-level `secrets:`; declare it there"
+            )
         })?;
         let target = match target {
             None => format!("/run/secrets/{source}"),

@@ -115,7 +115,10 @@ impl Node {
     /// Mutable value for `key`.
     pub fn get_mut(&mut self, key: &str) -> Option<&mut Node> {
         match &mut self.kind {
-            Kind::Map(entries) => entries.iter_mut().find(|e| e.key == key).map(|e| &mut e.value),
+            Kind::Map(entries) => entries
+                .iter_mut()
+                .find(|e| e.key == key)
+                .map(|e| &mut e.value),
             _ => None,
         }
     }

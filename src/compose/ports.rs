@@ -27,7 +27,10 @@ pub fn parse_ports(items: &[Value]) -> Result<Vec<PortBinding>, (usize, String)>
         .map_err(|e| (i, e))?;
         out.extend(more);
         if out.len() > MAX_PORTS {
-            return Err((i, format!("more than {MAX_PORTS} ports after expanding ranges")));
+            return Err((
+                i,
+                format!("more than {MAX_PORTS} ports after expanding ranges"),
+            ));
         }
     }
     Ok(out)
@@ -64,7 +67,11 @@ fn parse_short(spec: &str) -> Result<Vec<PortBinding>, String> {
         [c] => (ip, "", *c),
         [h, c] => (ip, *h, *c),
         [i, h, c] if ip.is_empty() => (i.to_string(), *h, *c),
-        _ => return Err(format!("{spec:?}: expected [[host_ip:][host_port:]]container_port[/protocol]")),
+        _ => {
+            return Err(format!(
+                "{spec:?}: expected [[host_ip:][host_port:]]container_port[/protocol]"
+            ));
+        }
     };
     expand(spec, &ip, host, container, proto)
 }
@@ -86,7 +93,13 @@ fn parse_long(m: &serde_json::Map<String, Value>) -> Result<Vec<PortBinding>, St
     };
     check_proto(&proto)?;
     let spec = format!("{m:?}");
-    expand(&spec, &text("host_ip")?, &text("published")?, &target, &proto)
+    expand(
+        &spec,
+        &text("host_ip")?,
+        &text("published")?,
+        &target,
+        &proto,
+    )
 }
 
 fn check_proto(proto: &str) -> Result<(), String> {
@@ -116,7 +129,13 @@ fn range(spec: &str, s: &str) -> Result<(u16, u16), String> {
     }
 }
 
-fn expand(spec: &str, ip: &str, host: &str, container: &str, proto: &str) -> Result<Vec<PortBinding>, String> {
+fn expand(
+    spec: &str,
+    ip: &str,
+    host: &str,
+    container: &str,
+    proto: &str,
+) -> Result<Vec<PortBinding>, String> {
     let (c0, c1) = range(spec, container)?;
     let count = usize::from(c1 - c0) + 1;
     if host.is_empty() {
@@ -128,7 +147,9 @@ fn expand(spec: &str, ip: &str, host: &str, container: &str, proto: &str) -> Res
         return Ok(vec![binding(ip, Some(h0), c0, proto)]);
     }
     if hcount != count {
-        return Err(format!("{spec}: host range and container range differ in length"));
+        return Err(format!(
+            "{spec}: host range and container range differ in length"
+        ));
     }
     Ok((0..=(c1 - c0))
         .map(|k| binding(ip, Some(h0 + k), c0 + k, proto))
@@ -160,7 +181,10 @@ mod tests {
         assert_eq!(p[3], binding("::1", Some(53), 53, "tcp"));
         assert_eq!(p[6], binding("", Some(9002), 9002, "tcp"));
         assert_eq!(p[8], binding("10.0.0.1", Some(8081), 80, "tcp"));
-        assert_eq!(parse_ports(&[json!("1-65535:1-65535")]).unwrap().len(), 65535);
+        assert_eq!(
+            parse_ports(&[json!("1-65535:1-65535")]).unwrap().len(),
+            65535
+        );
         assert!(parse_ports(&[json!("1-65535"), json!("1-65535")]).is_err());
         assert_eq!(parse_ports(&[json!("0")]).unwrap_err().0, 0);
         assert!(parse_ports(&[json!("80/icmp")]).is_err());

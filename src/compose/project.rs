@@ -57,7 +57,15 @@ impl Project {
         top: &Value,
     ) -> Self {
         let context = context(&name, &services, top);
-        Self { name, dir, files, warnings, root, services, context }
+        Self {
+            name,
+            dir,
+            files,
+            warnings,
+            root,
+            services,
+            context,
+        }
     }
 
     /// The active services, in file order.
@@ -82,7 +90,8 @@ impl Project {
                     container_name: Some(s.container_name.clone()),
                     container_id: None,
                 };
-                let mut req = AdmissionRequest::new(operation, Source::Compose, origin, s.spec.clone());
+                let mut req =
+                    AdmissionRequest::new(operation, Source::Compose, origin, s.spec.clone());
                 req.project = Some(self.context.clone());
                 req
             })
@@ -138,7 +147,11 @@ impl Project {
             if head == "env" && !rest.is_empty() {
                 full.push(rest);
             }
-            if let Some(p) = svc.value.position_at(&full).or_else(|| svc.value.position_at(&segs)) {
+            if let Some(p) = svc
+                .value
+                .position_at(&full)
+                .or_else(|| svc.value.position_at(&segs))
+            {
                 return Some(p.clone());
             }
         }
@@ -165,7 +178,14 @@ fn context(name: &str, services: &[ServiceDoc], top: &Value) -> ProjectContext {
                 .filter(|svc| svc.spec.secrets.iter().any(|x| &x.source == k))
                 .map(|svc| svc.name.clone())
                 .collect();
-            secrets.insert(k.clone(), ProjectSecret { source: source.into(), reference, used_by });
+            secrets.insert(
+                k.clone(),
+                ProjectSecret {
+                    source: source.into(),
+                    reference,
+                    used_by,
+                },
+            );
         }
     }
     let mut volumes = BTreeMap::new();
@@ -187,14 +207,23 @@ fn context(name: &str, services: &[ServiceDoc], top: &Value) -> ProjectContext {
             .volume_name(k);
             let used_by = services
                 .iter()
-                .filter(|svc| svc.spec.mounts.iter().any(|m| m.kind == "volume" && m.source == full))
+                .filter(|svc| {
+                    svc.spec
+                        .mounts
+                        .iter()
+                        .any(|m| m.kind == "volume" && m.source == full)
+                })
                 .map(|svc| svc.name.clone())
                 .collect();
             volumes.insert(
                 k.clone(),
                 ProjectVolume {
                     external,
-                    driver: v.get("driver").and_then(Value::as_str).unwrap_or("local").to_string(),
+                    driver: v
+                        .get("driver")
+                        .and_then(Value::as_str)
+                        .unwrap_or("local")
+                        .to_string(),
                     used_by,
                 },
             );

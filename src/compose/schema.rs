@@ -11,7 +11,8 @@ use std::sync::LazyLock;
 use super::error::Diagnostic;
 use super::node::Node;
 
-const SPEC: &str = include_str!("compose-spec.json");
+/// The bundled official Compose JSON Schema.
+pub const SPEC: &str = include_str!("compose-spec.json");
 
 static VALIDATOR: LazyLock<Result<jsonschema::Validator, String>> = LazyLock::new(|| {
     let schema: serde_json::Value = serde_json::from_str(SPEC).map_err(|e| e.to_string())?;

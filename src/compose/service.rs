@@ -120,7 +120,11 @@ pub fn mapping(v: Option<&Value>, sep: char) -> BTreeMap<String, Option<String>>
 }
 
 /// Normalises one service.
-pub fn normalize(ctx: &ServiceCtx<'_>, name: &str, node: &Node) -> Result<ContainerSpec, ComposeError> {
+pub fn normalize(
+    ctx: &ServiceCtx<'_>,
+    name: &str,
+    node: &Node,
+) -> Result<ContainerSpec, ComposeError> {
     let s = Svc {
         name,
         node,
@@ -128,7 +132,9 @@ pub fn normalize(ctx: &ServiceCtx<'_>, name: &str, node: &Node) -> Result<Contai
     };
     let image = match s.get("image") {
         Some(v) => scalar(v),
-        None if s.get("build").is_some() => format!("{}_{}", ctx.project.trim_start_matches(['_', '-']), name),
+        None if s.get("build").is_some() => {
+            format!("{}_{}", ctx.project.trim_start_matches(['_', '-']), name)
+        }
         None => return Err(s.err(&[], "the service has neither `image` nor `build`: add one")),
     };
     let image_ref = ImageRef::parse(&image)
@@ -137,7 +143,11 @@ pub fn normalize(ctx: &ServiceCtx<'_>, name: &str, node: &Node) -> Result<Contai
     let mut mounts = Vec::new();
     if let Some(Value::Array(items)) = s.get("volumes") {
         for (i, item) in items.iter().enumerate() {
-            mounts.push(ctx.mounts.volume(item).map_err(|e| s.err(&["volumes", &i.to_string()], e))?);
+            mounts.push(
+                ctx.mounts
+                    .volume(item)
+                    .map_err(|e| s.err(&["volumes", &i.to_string()], e))?,
+            );
         }
     }
     if let Some(t) = s.get("tmpfs") {
@@ -146,7 +156,10 @@ pub fn normalize(ctx: &ServiceCtx<'_>, name: &str, node: &Node) -> Result<Contai
     let mut secrets = Vec::new();
     if let Some(Value::Array(items)) = s.get("secrets") {
         for (i, item) in items.iter().enumerate() {
-            let (secret, mount) = ctx.mounts.secret(item).map_err(|e| s.err(&["secrets", &i.to_string()], e))?;
+            let (secret, mount) = ctx
+                .mounts
+                .secret(item)
+                .map_err(|e| s.err(&["secrets", &i.to_string()], e))?;
             secrets.push(secret);
             mounts.extend(mount);
         }
@@ -175,7 +188,11 @@ pub fn normalize(ctx: &ServiceCtx<'_>, name: &str, node: &Node) -> Result<Contai
         read_only: s.boolean("read_only")?,
         cap_add: s.list("cap_add").iter().map(|c| capability(c)).collect(),
         cap_drop: s.list("cap_drop").iter().map(|c| capability(c)).collect(),
-        security_opt: s.list("security_opt").iter().map(|o| security_opt(o)).collect(),
+        security_opt: s
+            .list("security_opt")
+            .iter()
+            .map(|o| security_opt(o))
+            .collect(),
         network_mode,
         pid_mode: namespace(ctx, &s.string("pid")),
         ipc_mode: namespace(ctx, &s.string("ipc")),
@@ -216,7 +233,12 @@ pub fn container_name(project: &str, service: &str, json: &Value) -> String {
 fn namespace(ctx: &ServiceCtx<'_>, mode: &str) -> String {
     match mode.strip_prefix("service:") {
         Some(other) => {
-            let json = ctx.top.get("services").and_then(|s| s.get(other)).cloned().unwrap_or(Value::Null);
+            let json = ctx
+                .top
+                .get("services")
+                .and_then(|s| s.get(other))
+                .cloned()
+                .unwrap_or(Value::Null);
             format!("container:{}", container_name(ctx.project, other, &json))
         }
         None => mode.to_string(),
@@ -245,7 +267,12 @@ fn networking(ctx: &ServiceCtx<'_>, s: &Svc<'_>) -> (String, Vec<String>) {
         Some(Value::Array(a)) => a.iter().map(|n| (scalar(n), 0)).collect(),
         Some(Value::Object(m)) => m
             .iter()
-            .map(|(k, v)| (k.clone(), v.get("priority").and_then(Value::as_i64).unwrap_or(0)))
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.get("priority").and_then(Value::as_i64).unwrap_or(0),
+                )
+            })
             .collect(),
         _ => Vec::new(),
     };
@@ -257,10 +284,14 @@ fn networking(ctx: &ServiceCtx<'_>, s: &Svc<'_>) -> (String, Vec<String>) {
     (names.first().cloned().unwrap_or_default(), names)
 }
 
-fn environment(ctx: &ServiceCtx<'_>, s: &Svc<'_>) -> Result<BTreeMap<String, Option<String>>, ComposeError> {
+fn environment(
+    ctx: &ServiceCtx<'_>,
+    s: &Svc<'_>,
+) -> Result<BTreeMap<String, Option<String>>, ComposeError> {
     let mut env = BTreeMap::new();
     for file in env_file_paths(&s.json) {
-        let resolved = super::mounts::resolve_path(ctx.mounts.dir, &file, ctx.mounts.home.as_deref());
+        let resolved =
+            super::mounts::resolve_path(ctx.mounts.dir, &file, ctx.mounts.home.as_deref());
         if let Some(entries) = ctx.env_files.get(&resolved) {
             env.extend(entries.iter().cloned());
         }
@@ -317,17 +348,29 @@ fn devices(s: &Svc<'_>) -> Result<Vec<DeviceMapping>, ComposeError> {
                     host_path: host,
                 })
             }
-            other => Err(s.err(&["devices", &i.to_string()], format!("{other} is not a device mapping"))),
+            other => Err(s.err(
+                &["devices", &i.to_string()],
+                format!("{other} is not a device mapping"),
+            )),
         })
         .collect()
 }
 
 fn resources(s: &Svc<'_>) -> Result<Resources, ComposeError> {
-    let limits = s.json.pointer("/deploy/resources/limits").cloned().unwrap_or(Value::Null);
+    let limits = s
+        .json
+        .pointer("/deploy/resources/limits")
+        .cloned()
+        .unwrap_or(Value::Null);
     let bytes = |v: &Value, path: &[&str]| match v {
-        Value::Number(n) => n.as_i64().ok_or_else(|| s.err(path, format!("{n} is not a whole number of bytes"))),
+        Value::Number(n) => n
+            .as_i64()
+            .ok_or_else(|| s.err(path, format!("{n} is not a whole number of bytes"))),
         other => parse_bytes(&scalar(other)).ok_or_else(|| {
-            s.err(path, format!("{other} is not a size (a number, then b, k, m or g, e.g. 512m)"))
+            s.err(
+                path,
+                format!("{other} is not a size (a number, then b, k, m or g, e.g. 512m)"),
+            )
         }),
     };
     let cpus = |v: &Value, path: &[&str]| {
@@ -341,8 +384,13 @@ fn resources(s: &Svc<'_>) -> Result<Resources, ComposeError> {
         }
     };
     let int = |v: &Value, path: &[&str]| match v {
-        Value::Number(n) => n.as_i64().ok_or_else(|| s.err(path, format!("{n} is not an integer"))),
-        other => scalar(other).trim().parse::<i64>().map_err(|_| s.err(path, format!("{other} is not an integer"))),
+        Value::Number(n) => n
+            .as_i64()
+            .ok_or_else(|| s.err(path, format!("{n} is not an integer"))),
+        other => scalar(other)
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| s.err(path, format!("{other} is not an integer"))),
     };
     let memory_bytes = match (s.get("mem_limit"), limits.get("memory")) {
         (Some(v), _) => Some(bytes(v, &["mem_limit"])?),
@@ -367,13 +415,24 @@ fn resources(s: &Svc<'_>) -> Result<Resources, ComposeError> {
         (None, Some(v)) => Some(int(v, &["deploy", "resources", "limits", "pids"])?),
         _ => None,
     };
-    let cpu_shares = s.get("cpu_shares").map(|v| int(v, &["cpu_shares"])).transpose()?;
-    Ok(Resources { memory_bytes, nano_cpus, pids_limit, cpu_shares })
+    let cpu_shares = s
+        .get("cpu_shares")
+        .map(|v| int(v, &["cpu_shares"]))
+        .transpose()?;
+    Ok(Resources {
+        memory_bytes,
+        nano_cpus,
+        pids_limit,
+        cpu_shares,
+    })
 }
 
 fn logging(s: &Svc<'_>) -> Logging {
     let (driver, options) = match s.get("logging") {
-        Some(l) => (l.get("driver").map(scalar).unwrap_or_default(), l.get("options")),
+        Some(l) => (
+            l.get("driver").map(scalar).unwrap_or_default(),
+            l.get("options"),
+        ),
         None => (s.string("log_driver"), s.get("log_opt")),
     };
     Logging {
@@ -399,14 +458,21 @@ fn healthcheck(s: &Svc<'_>) -> Result<Option<Healthcheck>, ComposeError> {
     let dur = |k: &str| -> Result<Option<i64>, ComposeError> {
         match h.get(k) {
             None | Some(Value::Null) => Ok(None),
-            Some(v) => parse_duration_ns(&scalar(v))
-                .map(Some)
-                .ok_or_else(|| s.err(&["healthcheck", k], format!("{v} is not a duration (e.g. 1m30s)"))),
+            Some(v) => parse_duration_ns(&scalar(v)).map(Some).ok_or_else(|| {
+                s.err(
+                    &["healthcheck", k],
+                    format!("{v} is not a duration (e.g. 1m30s)"),
+                )
+            }),
         }
     };
     let retries = match h.get("retries") {
         None | Some(Value::Null) => None,
-        Some(v) => Some(scalar(v).parse::<i64>().map_err(|_| s.err(&["healthcheck", "retries"], "not an integer"))?),
+        Some(v) => Some(
+            scalar(v)
+                .parse::<i64>()
+                .map_err(|_| s.err(&["healthcheck", "retries"], "not an integer"))?,
+        ),
     };
     Ok(Some(Healthcheck {
         disabled: disabled || test.first().is_some_and(|t| t == "NONE"),
@@ -424,23 +490,39 @@ fn restart(s: &Svc<'_>) -> Result<RestartPolicy, ComposeError> {
     let name = match name {
         "" | "no" => "no",
         "always" | "unless-stopped" | "on-failure" => name,
-        other => return Err(s.err(&["restart"], format!("{other:?} is not no, always, unless-stopped or on-failure[:N]"))),
+        other => {
+            return Err(s.err(
+                &["restart"],
+                format!("{other:?} is not no, always, unless-stopped or on-failure[:N]"),
+            ));
+        }
     };
     let max_retries = if retries.is_empty() {
         0
     } else {
-        retries.parse().map_err(|_| s.err(&["restart"], format!("{retries:?} is not a number of retries")))?
+        retries.parse().map_err(|_| {
+            s.err(
+                &["restart"],
+                format!("{retries:?} is not a number of retries"),
+            )
+        })?
     };
-    Ok(RestartPolicy { name: name.to_string(), max_retries })
+    Ok(RestartPolicy {
+        name: name.to_string(),
+        max_retries,
+    })
 }
 
 fn command(s: &Svc<'_>, key: &str) -> Result<Option<Vec<String>>, ComposeError> {
     match s.get(key) {
         None => Ok(None),
         Some(Value::Array(a)) => Ok(Some(a.iter().map(scalar).collect())),
-        Some(Value::String(c)) => shlex::split(c)
-            .map(Some)
-            .ok_or_else(|| s.err(&[key], "unbalanced quotes: fix the quoting or use the list form")),
+        Some(Value::String(c)) => shlex::split(c).map(Some).ok_or_else(|| {
+            s.err(
+                &[key],
+                "unbalanced quotes: fix the quoting or use the list form",
+            )
+        }),
         Some(other) => Ok(Some(vec![scalar(other)])),
     }
 }
@@ -455,11 +537,17 @@ fn build(ctx: &ServiceCtx<'_>, s: &Svc<'_>) -> Option<BuildSpec> {
         ),
         other => (scalar(other), None, BTreeMap::new()),
     };
-    let remote = context.contains("://") || context.starts_with("git@") || context.starts_with("github.com/");
+    let remote = context.contains("://")
+        || context.starts_with("git@")
+        || context.starts_with("github.com/");
     let context = if remote {
         context
     } else {
         super::mounts::resolve_path(ctx.mounts.dir, &context, ctx.mounts.home.as_deref())
     };
-    Some(BuildSpec { context, dockerfile, args })
+    Some(BuildSpec {
+        context,
+        dockerfile,
+        args,
+    })
 }

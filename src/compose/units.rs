@@ -26,7 +26,11 @@ pub fn parse_bytes(s: &str) -> Option<i64> {
         c if c.is_ascii_digit() => (body, 1),
         _ => return None,
     };
-    if digits.is_empty() || !digits.bytes().all(|c| c.is_ascii_digit() || c == b'.' || c == b'-') {
+    if digits.is_empty()
+        || !digits
+            .bytes()
+            .all(|c| c.is_ascii_digit() || c == b'.' || c == b'-')
+    {
         return None;
     }
     if let Ok(i) = digits.parse::<i64>() {
@@ -55,7 +59,10 @@ pub fn parse_duration_ns(s: &str) -> Option<i64> {
     let mut next_unit = 0;
     let mut total = 0f64;
     while !rest.is_empty() {
-        let n = rest.bytes().take_while(|c| c.is_ascii_digit() || *c == b'.').count();
+        let n = rest
+            .bytes()
+            .take_while(|c| c.is_ascii_digit() || *c == b'.')
+            .count();
         if n == 0 {
             return None;
         }
@@ -101,7 +108,10 @@ mod tests {
         assert_eq!(parse_duration_ns("10s"), Some(10_000_000_000));
         assert_eq!(parse_duration_ns("1.5s"), Some(1_500_000_000));
         assert_eq!(parse_duration_ns("500ms"), Some(500_000_000));
-        assert_eq!(parse_duration_ns("1h2m3s4ms5us6ns"), Some(3_723_004_005_006));
+        assert_eq!(
+            parse_duration_ns("1h2m3s4ms5us6ns"),
+            Some(3_723_004_005_006)
+        );
         assert_eq!(parse_duration_ns("30s1m"), None);
         assert_eq!(parse_duration_ns("10"), None);
         assert_eq!(parse_duration_ns("abc"), None);

@@ -102,7 +102,9 @@ impl Builder {
             Event::DocumentStart(_) => {
                 self.documents += 1;
                 if self.documents > 1 {
-                    return Err(self.err(pos, "more than one YAML document: a compose file holds one"));
+                    return Err(
+                        self.err(pos, "more than one YAML document: a compose file holds one")
+                    );
                 }
             }
             Event::Scalar(value, style, anchor, tag) => {
@@ -170,17 +172,32 @@ impl Builder {
     }
 
     fn too_deep(&self, pos: Position) -> ComposeError {
-        self.err(pos, format!("nesting deeper than {MAX_DEPTH} levels: flatten the document"))
+        self.err(
+            pos,
+            format!("nesting deeper than {MAX_DEPTH} levels: flatten the document"),
+        )
     }
 
     fn finish(&self, frame: Frame) -> Result<(Node, usize), ComposeError> {
         Ok(match frame {
-            Frame::Seq { pos, anchor, tag, items } => {
+            Frame::Seq {
+                pos,
+                anchor,
+                tag,
+                items,
+            } => {
                 let mut n = Node::new(pos, Kind::Seq(items));
                 n.tag = tag;
                 (n, anchor)
             }
-            Frame::Map { pos, anchor, tag, mut entries, merges, key } => {
+            Frame::Map {
+                pos,
+                anchor,
+                tag,
+                mut entries,
+                merges,
+                key,
+            } => {
                 if let Some((k, kpos, _)) = key {
                     return Err(self.err(kpos, format!("key {k:?} has no value")));
                 }
@@ -191,7 +208,10 @@ impl Builder {
                     };
                     for m in maps {
                         let Kind::Map(extra) = m.kind else {
-                            return Err(self.err(m.pos, "a merge key `<<` takes a mapping or a list of mappings"));
+                            return Err(self.err(
+                                m.pos,
+                                "a merge key `<<` takes a mapping or a list of mappings",
+                            ));
                         };
                         for e in extra {
                             if !entries.iter().any(|x| x.key == e.key) {
@@ -217,7 +237,12 @@ impl Builder {
                 items.push(node);
                 Ok(())
             }
-            Some(Frame::Map { entries, merges, key, .. }) => match key.take() {
+            Some(Frame::Map {
+                entries,
+                merges,
+                key,
+                ..
+            }) => match key.take() {
                 None => {
                     let name = match &node.kind {
                         Kind::Str(s) => s.clone(),
@@ -232,9 +257,7 @@ impl Builder {
                             });
                         }
                     };
-                    if !is_merge_key
-                        && let Some(prev) = entries.iter().find(|e| e.key == name)
-                    {
+                    if !is_merge_key && let Some(prev) = entries.iter().find(|e| e.key == name) {
                         return Err(ComposeError::Yaml {
                             pos: node.pos,
                             message: format!(
@@ -250,7 +273,11 @@ impl Builder {
                     if merge {
                         merges.push(node);
                     } else {
-                        entries.push(Entry { key: name, key_pos, value: node });
+                        entries.push(Entry {
+                            key: name,
+                            key_pos,
+                            value: node,
+                        });
                     }
                     Ok(())
                 }
@@ -286,7 +313,9 @@ fn resolve(value: &str, style: ScalarStyle, tag: Option<&Tag>) -> Kind {
         "" | "~" | "null" | "Null" | "NULL" => return Kind::Null,
         "true" | "True" | "TRUE" => return Kind::Bool(true),
         "false" | "False" | "FALSE" => return Kind::Bool(false),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Kind::Float(f64::INFINITY),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Kind::Float(f64::INFINITY);
+        }
         "-.inf" | "-.Inf" | "-.INF" => return Kind::Float(f64::NEG_INFINITY),
         ".nan" | ".NaN" | ".NAN" => return Kind::Float(f64::NAN),
         _ => {}
@@ -356,7 +385,8 @@ mod tests {
 
     #[test]
     fn scalars_resolve_by_the_core_schema() {
-        let n = p("a: yes\nb: 0755\nc: 1.5\nd: '1'\ne: ~\nf: true\ng: 0x1F\nh: 1e3\ni: 80:80\n").unwrap();
+        let n = p("a: yes\nb: 0755\nc: 1.5\nd: '1'\ne: ~\nf: true\ng: 0x1F\nh: 1e3\ni: 80:80\n")
+            .unwrap();
         let j = n.to_json();
         assert_eq!(j["a"], "yes");
         assert_eq!(j["b"], 755);
@@ -380,7 +410,9 @@ mod tests {
 
     #[test]
     fn hostile_documents_fail_cleanly() {
-        let mut bomb = String::from("a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+        let mut bomb = String::from(
+            "a0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+        );
         for i in 1..10 {
             let prev = format!("*a{}", i - 1);
             bomb.push_str(&format!("a{i}: &a{i} [{}]\n", vec![prev; 10].join(",")));
@@ -389,7 +421,12 @@ mod tests {
         assert!(e.contains("alias bomb"), "{e}");
         let deep = format!("{}{}", "[".repeat(500), "]".repeat(500));
         assert!(p(&deep).unwrap_err().to_string().contains("nesting"));
-        assert!(p("a: 1\na: 2\n").unwrap_err().to_string().contains("duplicate key"));
+        assert!(
+            p("a: 1\na: 2\n")
+                .unwrap_err()
+                .to_string()
+                .contains("duplicate key")
+        );
         assert!(p("a: [1\n").is_err());
         assert!(p("a: 1\n---\nb: 2\n").is_err());
         assert!(p("").is_err());

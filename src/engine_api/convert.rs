@@ -22,14 +22,22 @@ pub fn spec(
 ) -> Result<ContainerSpec, EngineApiError> {
     let image = config.image.unwrap_or_default();
     let image_ref = image_ref(what, &image)?;
-    let mut mounts: Vec<Mount> = host.binds.unwrap_or_default().iter().map(|b| bind_string(b)).collect();
+    let mut mounts: Vec<Mount> = host
+        .binds
+        .unwrap_or_default()
+        .iter()
+        .map(|b| bind_string(b))
+        .collect();
     for m in host.mounts.unwrap_or_default() {
         mounts.push(Mount {
             kind: m.kind.unwrap_or_default().to_ascii_lowercase(),
             source: m.source.unwrap_or_default(),
             target: m.target.unwrap_or_default(),
             read_only: m.read_only.unwrap_or(false),
-            propagation: m.bind_options.and_then(|b| b.propagation).unwrap_or_default(),
+            propagation: m
+                .bind_options
+                .and_then(|b| b.propagation)
+                .unwrap_or_default(),
         });
     }
     for (target, opts) in host.tmpfs.unwrap_or_default() {
@@ -65,9 +73,26 @@ pub fn spec(
         user: config.user.filter(|u| !u.is_empty()),
         privileged: host.privileged.unwrap_or(false),
         read_only: host.readonly_rootfs.unwrap_or(false),
-        cap_add: host.cap_add.map(|c| c.into_vec()).unwrap_or_default().iter().map(|c| capability(c)).collect(),
-        cap_drop: host.cap_drop.map(|c| c.into_vec()).unwrap_or_default().iter().map(|c| capability(c)).collect(),
-        security_opt: host.security_opt.unwrap_or_default().iter().map(|o| security_opt(o)).collect(),
+        cap_add: host
+            .cap_add
+            .map(|c| c.into_vec())
+            .unwrap_or_default()
+            .iter()
+            .map(|c| capability(c))
+            .collect(),
+        cap_drop: host
+            .cap_drop
+            .map(|c| c.into_vec())
+            .unwrap_or_default()
+            .iter()
+            .map(|c| capability(c))
+            .collect(),
+        security_opt: host
+            .security_opt
+            .unwrap_or_default()
+            .iter()
+            .map(|o| security_opt(o))
+            .collect(),
         network_mode: host.network_mode.unwrap_or_default(),
         pid_mode: host.pid_mode.unwrap_or_default(),
         ipc_mode: host.ipc_mode.unwrap_or_default(),
@@ -84,8 +109,14 @@ pub fn spec(
             .map(|d| {
                 let host_path = d.path_on_host.unwrap_or_default();
                 DeviceMapping {
-                    container_path: d.path_in_container.filter(|c| !c.is_empty()).unwrap_or_else(|| host_path.clone()),
-                    permissions: d.cgroup_permissions.filter(|p| !p.is_empty()).unwrap_or_else(|| "rwm".into()),
+                    container_path: d
+                        .path_in_container
+                        .filter(|c| !c.is_empty())
+                        .unwrap_or_else(|| host_path.clone()),
+                    permissions: d
+                        .cgroup_permissions
+                        .filter(|p| !p.is_empty())
+                        .unwrap_or_else(|| "rwm".into()),
                     host_path,
                 }
             })
@@ -156,9 +187,16 @@ pub fn healthcheck(h: HealthConfig) -> Option<Healthcheck> {
 /// A restart policy (`""` is `no`).
 pub fn restart(r: Option<RestartPolicyApi>) -> RestartPolicy {
     let r = r.unwrap_or_default();
-    let name = r.name.filter(|n| !n.is_empty()).unwrap_or_else(|| "no".into());
+    let name = r
+        .name
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "no".into());
     RestartPolicy {
-        max_retries: if name == "on-failure" { r.maximum_retry_count.unwrap_or(0) } else { 0 },
+        max_retries: if name == "on-failure" {
+            r.maximum_retry_count.unwrap_or(0)
+        } else {
+            0
+        },
         name,
     }
 }
@@ -175,14 +213,20 @@ fn ports(
             message: m,
         };
         let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
-        let container_port: u16 = port.parse().map_err(|_| bad(format!("{port:?} is not a port number")))?;
+        let container_port: u16 = port
+            .parse()
+            .map_err(|_| bad(format!("{port:?} is not a port number")))?;
         for b in list.unwrap_or_default() {
             let hp = b.host_port.unwrap_or_default();
             let first = hp.split('-').next().unwrap_or("");
             let host_port = if first.is_empty() {
                 None
             } else {
-                Some(first.parse::<u16>().map_err(|_| bad(format!("HostPort {hp:?} is not a port number")))?)
+                Some(
+                    first
+                        .parse::<u16>()
+                        .map_err(|_| bad(format!("HostPort {hp:?} is not a port number")))?,
+                )
             };
             out.push(PortBinding {
                 host_ip: b.host_ip.unwrap_or_default(),

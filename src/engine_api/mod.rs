@@ -14,8 +14,8 @@ pub mod wire;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::model::{AdmissionRequest, ExecSpec, ImageConfig, Operation, Origin, Source};
 use crate::model::normalize::env_list;
+use crate::model::{AdmissionRequest, ExecSpec, ImageConfig, Operation, Origin, Source};
 use wire::{CreateBody, ExecBody, ImageInspectBody, InspectBody, UpdateBody};
 
 /// Why a body could not be turned into a document.
@@ -72,12 +72,18 @@ fn kind(v: &Value) -> &'static str {
     }
 }
 
-fn origin(labels: &std::collections::BTreeMap<String, String>, name: Option<&str>, id: Option<&str>) -> Origin {
+fn origin(
+    labels: &std::collections::BTreeMap<String, String>,
+    name: Option<&str>,
+    id: Option<&str>,
+) -> Origin {
     Origin {
         file: None,
         project: labels.get(COMPOSE_PROJECT).cloned(),
         service: labels.get(COMPOSE_SERVICE).cloned(),
-        container_name: name.map(|n| n.trim_start_matches('/').to_string()).filter(|n| !n.is_empty()),
+        container_name: name
+            .map(|n| n.trim_start_matches('/').to_string())
+            .filter(|n| !n.is_empty()),
         container_id: id.map(str::to_string).filter(|i| !i.is_empty()),
     }
 }
@@ -93,16 +99,27 @@ pub fn from_create(body: &Value, name: Option<&str>) -> Result<AdmissionRequest,
     let (config, host, networks) = body.split();
     let spec = convert::spec("container create", config, host, networks)?;
     let origin = origin(&spec.labels, name, None);
-    Ok(AdmissionRequest::new(Operation::Create, Source::Engine, origin, spec))
+    Ok(AdmissionRequest::new(
+        Operation::Create,
+        Source::Engine,
+        origin,
+        spec,
+    ))
 }
 
 /// [`from_create`] from raw bytes.
-pub fn from_create_bytes(body: &[u8], name: Option<&str>) -> Result<AdmissionRequest, EngineApiError> {
+pub fn from_create_bytes(
+    body: &[u8],
+    name: Option<&str>,
+) -> Result<AdmissionRequest, EngineApiError> {
     from_create(&parse_body("container create", body)?, name)
 }
 
 /// `GET /containers/{id}/json` → a document for `operation` (`START`, `AUDIT`...).
-pub fn from_inspect(inspect: &Value, operation: Operation) -> Result<AdmissionRequest, EngineApiError> {
+pub fn from_inspect(
+    inspect: &Value,
+    operation: Operation,
+) -> Result<AdmissionRequest, EngineApiError> {
     let body: InspectBody = decode("container inspect", inspect)?;
     let mut config = body.config.unwrap_or_default();
     if config.image.as_deref().is_none_or(str::is_empty) {
@@ -113,9 +130,19 @@ pub fn from_inspect(inspect: &Value, operation: Operation) -> Result<AdmissionRe
         .and_then(|n| n.networks)
         .map(|n| n.into_keys().collect())
         .unwrap_or_default();
-    let spec = convert::spec("container inspect", config, body.host_config.unwrap_or_default(), networks)?;
+    let spec = convert::spec(
+        "container inspect",
+        config,
+        body.host_config.unwrap_or_default(),
+        networks,
+    )?;
     let origin = origin(&spec.labels, body.name.as_deref(), body.id.as_deref());
-    Ok(AdmissionRequest::new(operation, Source::Engine, origin, spec))
+    Ok(AdmissionRequest::new(
+        operation,
+        Source::Engine,
+        origin,
+        spec,
+    ))
 }
 
 /// `POST /containers/{id}/update` merged onto the container's inspect → an `UPDATE`
@@ -146,7 +173,10 @@ pub fn from_update(inspect: &Value, update: &Value) -> Result<AdmissionRequest, 
 }
 
 /// `POST /containers/{id}/exec` with the target container's inspect → an `EXEC` document.
-pub fn from_exec(exec: &Value, container_inspect: &Value) -> Result<AdmissionRequest, EngineApiError> {
+pub fn from_exec(
+    exec: &Value,
+    container_inspect: &Value,
+) -> Result<AdmissionRequest, EngineApiError> {
     let mut req = from_inspect(container_inspect, Operation::Exec)?;
     let e: ExecBody = decode("exec create", exec)?;
     req.exec = Some(ExecSpec {
@@ -161,7 +191,10 @@ pub fn from_exec(exec: &Value, container_inspect: &Value) -> Result<AdmissionReq
 
 /// Records what the image configures (`GET /images/{name}/json`): its `USER` and
 /// `HEALTHCHECK`, which apply when the container sets none.
-pub fn apply_image_inspect(req: &mut AdmissionRequest, image_inspect: &Value) -> Result<(), EngineApiError> {
+pub fn apply_image_inspect(
+    req: &mut AdmissionRequest,
+    image_inspect: &Value,
+) -> Result<(), EngineApiError> {
     let body: ImageInspectBody = decode("image inspect", image_inspect)?;
     let config = body.config.unwrap_or_default();
     req.container.image_config = Some(ImageConfig {

@@ -15,21 +15,87 @@ use serde_json::{Map, Value};
 
 /// Every struct field name the adapter reads, in canonical spelling.
 const FIELDS: &[&str] = &[
-    "Id", "Name", "Image", "User", "Env", "Cmd", "Entrypoint", "Labels", "Volumes", "ExposedPorts",
-    "Healthcheck", "Test", "Interval", "Timeout", "Retries", "StartPeriod", "Config", "HostConfig",
-    "NetworkingConfig", "EndpointsConfig", "NetworkSettings", "Networks", "Binds", "Mounts", "Type",
-    "Source", "Target", "ReadOnly", "BindOptions", "Propagation", "Tmpfs", "PortBindings", "HostIp",
-    "HostPort", "Memory", "NanoCpus", "CpuQuota", "CpuPeriod", "CpuShares", "PidsLimit",
-    "ReadonlyRootfs", "Privileged", "SecurityOpt", "CapAdd", "CapDrop", "LogConfig", "NetworkMode",
-    "PidMode", "IpcMode", "UTSMode", "UsernsMode", "CgroupParent", "Devices", "PathOnHost",
-    "PathInContainer", "CgroupPermissions", "Sysctls", "RestartPolicy", "MaximumRetryCount", "Tty",
-    "AttachStdin", "AttachStdout", "AttachStderr", "Detach", "WorkingDir", "Capabilities",
+    "Id",
+    "Name",
+    "Image",
+    "User",
+    "Env",
+    "Cmd",
+    "Entrypoint",
+    "Labels",
+    "Volumes",
+    "ExposedPorts",
+    "Healthcheck",
+    "Test",
+    "Interval",
+    "Timeout",
+    "Retries",
+    "StartPeriod",
+    "Config",
+    "HostConfig",
+    "NetworkingConfig",
+    "EndpointsConfig",
+    "NetworkSettings",
+    "Networks",
+    "Binds",
+    "Mounts",
+    "Type",
+    "Source",
+    "Target",
+    "ReadOnly",
+    "BindOptions",
+    "Propagation",
+    "Tmpfs",
+    "PortBindings",
+    "HostIp",
+    "HostPort",
+    "Memory",
+    "NanoCpus",
+    "CpuQuota",
+    "CpuPeriod",
+    "CpuShares",
+    "PidsLimit",
+    "ReadonlyRootfs",
+    "Privileged",
+    "SecurityOpt",
+    "CapAdd",
+    "CapDrop",
+    "LogConfig",
+    "NetworkMode",
+    "PidMode",
+    "IpcMode",
+    "UTSMode",
+    "UsernsMode",
+    "CgroupParent",
+    "Devices",
+    "PathOnHost",
+    "PathInContainer",
+    "CgroupPermissions",
+    "Sysctls",
+    "RestartPolicy",
+    "MaximumRetryCount",
+    "Tty",
+    "AttachStdin",
+    "AttachStdout",
+    "AttachStderr",
+    "Detach",
+    "WorkingDir",
+    "Capabilities",
 ];
 
 /// Keys of these fields are data (names, ports, paths), not struct fields.
 const MAP_FIELDS: &[&str] = &[
-    "Labels", "Volumes", "ExposedPorts", "Tmpfs", "Sysctls", "Networks", "EndpointsConfig",
-    "PortBindings", "StorageOpt", "DriverOpts", "Options",
+    "Labels",
+    "Volumes",
+    "ExposedPorts",
+    "Tmpfs",
+    "Sysctls",
+    "Networks",
+    "EndpointsConfig",
+    "PortBindings",
+    "StorageOpt",
+    "DriverOpts",
+    "Options",
 ];
 
 /// Renames struct keys to their canonical spelling, recursively (see the module doc).
@@ -42,7 +108,10 @@ pub fn canonicalize(v: &Value) -> Value {
                     .iter()
                     .find(|f| f.eq_ignore_ascii_case(k))
                     .map_or_else(|| k.clone(), |f| (*f).to_string());
-                let val = if canon == "Config" && val.is_object() && m.keys().any(|x| x.eq_ignore_ascii_case("Type")) {
+                let val = if canon == "Config"
+                    && val.is_object()
+                    && m.keys().any(|x| x.eq_ignore_ascii_case("Type"))
+                {
                     // LogConfig.Config is a map of driver options.
                     val.clone()
                 } else if MAP_FIELDS.contains(&canon.as_str()) {
@@ -63,7 +132,11 @@ pub fn canonicalize(v: &Value) -> Value {
 /// A map-valued field: keys kept, values canonicalised (they may be structs).
 fn map_values(v: &Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(m.iter().map(|(k, x)| (k.clone(), canonicalize(x))).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| (k.clone(), canonicalize(x)))
+                .collect(),
+        ),
         other => canonicalize(other),
     }
 }

@@ -45,7 +45,9 @@ pub fn env_list<'a>(items: impl IntoIterator<Item = &'a str>) -> BTreeMap<String
 }
 
 /// The propagation modes Docker accepts in a bind's options.
-pub const PROPAGATIONS: [&str; 6] = ["private", "rprivate", "shared", "rshared", "slave", "rslave"];
+pub const PROPAGATIONS: [&str; 6] = [
+    "private", "rprivate", "shared", "rshared", "slave", "rslave",
+];
 
 /// Parses a bind/volume string as the daemon does for `HostConfig.Binds` and compose does for
 /// the short volume syntax: `[source:]target[:options]`, options comma-separated (`ro`, `rw`,
@@ -94,14 +96,19 @@ fn finish(source: &str, target: &str, opts: &str) -> Mount {
 fn is_mode(s: &str) -> bool {
     !s.is_empty()
         && s.split(',').all(|o| {
-            matches!(o, "ro" | "rw" | "z" | "Z" | "nocopy" | "consistent" | "cached" | "delegated")
-                || PROPAGATIONS.contains(&o)
+            matches!(
+                o,
+                "ro" | "rw" | "z" | "Z" | "nocopy" | "consistent" | "cached" | "delegated"
+            ) || PROPAGATIONS.contains(&o)
         })
 }
 
 /// True when a volume source is a host path rather than a volume name.
 pub fn is_path(source: &str) -> bool {
-    source.starts_with('/') || source.starts_with('.') || source.starts_with('~') || source.contains('/')
+    source.starts_with('/')
+        || source.starts_with('.')
+        || source.starts_with('~')
+        || source.contains('/')
 }
 
 /// Tmpfs options (`rw,noexec,size=64m`): whether they make the mount read-only.
@@ -122,19 +129,34 @@ mod tests {
         assert_eq!(security_opt("label:type:svirt_t"), "label=type:svirt_t");
         assert_eq!(security_opt("seccomp=/p:x.json"), "seccomp=/p:x.json");
         assert_eq!(security_opt("no-new-privileges"), "no-new-privileges");
-        assert_eq!(security_opt("no-new-privileges:true"), "no-new-privileges=true");
+        assert_eq!(
+            security_opt("no-new-privileges:true"),
+            "no-new-privileges=true"
+        );
     }
 
     #[test]
     fn bind_strings() {
         let m = bind_string("/var/run/docker.sock:/var/run/docker.sock:ro,rshared");
-        assert_eq!((m.kind.as_str(), m.read_only, m.propagation.as_str()), ("bind", true, "rshared"));
+        assert_eq!(
+            (m.kind.as_str(), m.read_only, m.propagation.as_str()),
+            ("bind", true, "rshared")
+        );
         let v = bind_string("data:/var/lib/data");
-        assert_eq!((v.kind.as_str(), v.source.as_str(), v.target.as_str()), ("volume", "data", "/var/lib/data"));
+        assert_eq!(
+            (v.kind.as_str(), v.source.as_str(), v.target.as_str()),
+            ("volume", "data", "/var/lib/data")
+        );
         let a = bind_string("/cache");
-        assert_eq!((a.kind.as_str(), a.source.as_str(), a.target.as_str()), ("volume", "", "/cache"));
+        assert_eq!(
+            (a.kind.as_str(), a.source.as_str(), a.target.as_str()),
+            ("volume", "", "/cache")
+        );
         let r = bind_string("/cache:ro");
-        assert_eq!((r.source.as_str(), r.target.as_str(), r.read_only), ("", "/cache", true));
+        assert_eq!(
+            (r.source.as_str(), r.target.as_str(), r.read_only),
+            ("", "/cache", true)
+        );
         assert_eq!(env_entry("A=b=c"), ("A".into(), Some("b=c".into())));
         assert_eq!(env_entry("A"), ("A".into(), None));
     }

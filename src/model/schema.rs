@@ -19,8 +19,8 @@ pub const SCHEMA_ID: &str = "https://dockgate.dev/schemas/input/v1.json";
 
 /// The input document's JSON Schema (draft 2020-12), as published in `docs/input.schema.json`.
 pub fn input_schema() -> Value {
-    let mut schema = serde_json::to_value(schemars::schema_for!(AdmissionRequest))
-        .unwrap_or(Value::Null);
+    let mut schema =
+        serde_json::to_value(schemars::schema_for!(AdmissionRequest)).unwrap_or(Value::Null);
     if let Value::Object(map) = &mut schema {
         map.insert("$id".to_string(), Value::String(SCHEMA_ID.to_string()));
     }
@@ -106,9 +106,7 @@ pub fn json_path(pointer: &str) -> String {
         let seg = seg.replace("~1", "/").replace("~0", "~");
         if !seg.is_empty() && seg.chars().all(|c| c.is_ascii_digit()) {
             out.push_str(&format!("[{seg}]"));
-        } else if !seg.is_empty()
-            && seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
+        } else if !seg.is_empty() && seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
             out.push('.');
             out.push_str(&seg);
         } else {
@@ -125,7 +123,13 @@ mod tests {
     #[test]
     fn pointers_become_paths() {
         assert_eq!(json_path(""), "$");
-        assert_eq!(json_path("/container/ports/0/host_port"), "$.container.ports[0].host_port");
-        assert_eq!(json_path("/container/labels/a.b~1c"), "$.container.labels[\"a.b/c\"]");
+        assert_eq!(
+            json_path("/container/ports/0/host_port"),
+            "$.container.ports[0].host_port"
+        );
+        assert_eq!(
+            json_path("/container/labels/a.b~1c"),
+            "$.container.labels[\"a.b/c\"]"
+        );
     }
 }

@@ -43,7 +43,7 @@ pub enum ComposeError {
         dir: PathBuf,
     },
     /// A file could not be read.
-    #[error("{path}: {source}")]
+    #[error("cannot read {path}")]
     Io {
         /// The file.
         path: PathBuf,

@@ -60,6 +60,8 @@ pub fn load(options: &LoadOptions) -> Result<Project, ComposeError> {
     })?;
     let abs = |p: &Path| PathBuf::from(resolve_path(&cwd, &p.to_string_lossy(), None));
     let mut opts = options.clone();
+    opts.files = options.files.iter().map(|f| abs(f)).collect();
+    opts.env_files = options.env_files.iter().map(|f| abs(f)).collect();
     opts.project_dir = Some(match &opts.project_dir {
         Some(d) => abs(d),
         None => match opts.files.first() {

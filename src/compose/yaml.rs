@@ -5,7 +5,7 @@
 //! aliases are expanded against a node budget (a "billion laughs" file fails fast instead of
 //! eating memory), nesting is bounded, duplicate keys are errors, and only one document is
 //! accepted. Scalars resolve by the YAML 1.2 core schema, as Compose (Go) does: `yes`/`on`
-//! are strings, `0755` is decimal 755.
+//! are strings, `0755` is octal (as Go's yaml.v3 and PyYAML read it).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -342,6 +342,12 @@ fn parse_int(v: &str) -> Option<i64> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
+    // A leading zero means octal (`mode: 0440`), as both Compose implementations read it
+    // (Go's yaml.v3 and PyYAML); `08` is not octal and falls through to a float.
+    if digits.len() > 1 && digits.starts_with('0') {
+        let n = i64::from_str_radix(digits, 8).ok()?;
+        return Some(if v.starts_with('-') { -n } else { n });
+    }
     v.parse::<i64>().ok()
 }
 
@@ -389,7 +395,7 @@ mod tests {
             .unwrap();
         let j = n.to_json();
         assert_eq!(j["a"], "yes");
-        assert_eq!(j["b"], 755);
+        assert_eq!(j["b"], 0o755);
         assert_eq!(j["c"], 1.5);
         assert_eq!(j["d"], "1");
         assert!(j["e"].is_null());

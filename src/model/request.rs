@@ -17,8 +17,10 @@ pub const KIND: &str = "AdmissionRequest";
 pub struct AdmissionRequest {
     /// Always `dockgate.dev/v1`.
     #[serde(rename = "apiVersion")]
+    #[schemars(extend("const" = "dockgate.dev/v1"))]
     pub api_version: String,
     /// Always `AdmissionRequest`.
+    #[schemars(extend("const" = "AdmissionRequest"))]
     pub kind: String,
     /// What is being done.
     pub operation: Operation,

@@ -1,0 +1,402 @@
+//! The policy engine against real wasm: every bundle form, entrypoints and data, compile and
+//! runtime errors, runaway policies, and parity with native regorus under concurrency.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use dockgate::build::{BuildError, BuildOptions, PolicySources, build};
+use dockgate::model::{
+    AdmissionRequest, ContainerSpec, ImageRef, Mount, Operation, Origin, PortBinding, Source,
+};
+use dockgate::policy::{Bundle, EngineError, EngineOptions, PolicyEngine};
+use serde_json::{Value, json};
+
+const POLICY: &str = r#"package shop.docker
+
+deny contains {"id": "SHOP-1", "msg": msg, "severity": "critical", "field": "container.privileged"} if {
+	input.container.privileged
+	msg := sprintf("%s is privileged", [input.origin.service])
+}
+
+deny contains msg if {
+	some m in input.container.mounts
+	m.source in data.shop.banned_paths
+	msg := sprintf("mounts %s", [m.source])
+}
+
+warn contains "no user" if input.container.user == null
+"#;
+
+fn sources() -> PolicySources {
+    PolicySources::from_memory(
+        vec![("shop/docker.rego".into(), POLICY.into())],
+        json!({"shop": {"banned_paths": ["/etc", "/var/run/docker.sock"]}}),
+    )
+}
+
+fn shop_bundle() -> Bundle {
+    build(
+        &sources(),
+        &BuildOptions {
+            entrypoints: vec!["shop/docker/deny".into(), "shop/docker/warn".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap()
+}
+
+fn request(service: &str, privileged: bool, mount: Option<&str>) -> AdmissionRequest {
+    let container = ContainerSpec {
+        image: "nginx:1.27".into(),
+        image_ref: ImageRef::parse("nginx:1.27").unwrap(),
+        privileged,
+        mounts: mount
+            .map(|m| {
+                vec![Mount {
+                    kind: "bind".into(),
+                    source: m.into(),
+                    target: "/x".into(),
+                    ..Default::default()
+                }]
+            })
+            .unwrap_or_default(),
+        ..Default::default()
+    };
+    AdmissionRequest::new(
+        Operation::Check,
+        Source::Compose,
+        Origin {
+            service: Some(service.into()),
+            ..Default::default()
+        },
+        container,
+    )
+}
+
+fn options() -> EngineOptions {
+    EngineOptions {
+        pool_size: 2,
+        ..EngineOptions::default()
+    }
+}
+
+#[tokio::test]
+async fn several_entrypoints_and_data_make_one_decision() {
+    let engine = PolicyEngine::load(shop_bundle(), &options()).await.unwrap();
+    let d = engine
+        .decide(&request("web", true, Some("/etc")))
+        .await
+        .unwrap();
+    assert!(!d.allowed);
+    assert_eq!(d.violations.len(), 2, "{d:?}");
+    let priv_finding = d.violations.iter().find(|f| f.rule_id == "SHOP-1").unwrap();
+    assert_eq!(priv_finding.message, "web is privileged");
+    assert_eq!(priv_finding.field.as_deref(), Some("container.privileged"));
+    assert!(d.violations.iter().any(|f| f.message == "mounts /etc"));
+    assert_eq!(d.warnings.len(), 1);
+    assert_eq!(d.bundle_revision, engine.info().revision);
+
+    let ok = engine.decide(&request("web", false, Some("/srv"))).await.unwrap();
+    assert!(ok.allowed, "{ok:?}");
+    assert!(ok.violations.is_empty());
+}
+
+#[tokio::test]
+async fn every_bundle_form_loads() {
+    let bundle = shop_bundle();
+    let dir = tempfile::tempdir().unwrap();
+
+    // .tar.gz
+    let tgz = dir.path().join("bundle.tar.gz");
+    std::fs::write(&tgz, bundle.to_tar_gz().unwrap()).unwrap();
+    let from_tgz = Bundle::read(&tgz).unwrap();
+    assert_eq!(from_tgz.entrypoints(), bundle.entrypoints());
+
+    // directory with the same layout (as `tar xzf` leaves it)
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(tree.join("shop")).unwrap();
+    std::fs::write(tree.join(".manifest"), serde_json::to_vec(&bundle.manifest).unwrap()).unwrap();
+    std::fs::write(tree.join("policy.wasm"), &bundle.wasm).unwrap();
+    std::fs::write(tree.join("shop/data.json"), br#"{"banned_paths": ["/etc"]}"#).unwrap();
+    std::fs::write(tree.join("shop/docker.rego"), POLICY).unwrap();
+    let from_dir = Bundle::read(&tree).unwrap();
+    assert_eq!(from_dir.data, json!({"shop": {"banned_paths": ["/etc"]}}));
+
+    // bare .wasm: entrypoints come from the module, data is empty
+    let wasm = dir.path().join("policy.wasm");
+    std::fs::write(&wasm, &bundle.wasm).unwrap();
+    let bare = Bundle::read(&wasm).unwrap();
+    assert!(bare.entrypoints().is_empty());
+
+    for b in [from_tgz, from_dir, bare] {
+        let bare_module = b.entrypoints().is_empty();
+        let engine = PolicyEngine::load(b, &options()).await.unwrap();
+        assert_eq!(
+            engine.info().entrypoints,
+            vec!["shop/docker/deny".to_string(), "shop/docker/warn".to_string()]
+        );
+        let d = engine.decide(&request("db", true, Some("/etc"))).await.unwrap();
+        let expected = if bare_module { 1 } else { 2 }; // no data: the mount rule is silent
+        assert_eq!(d.violations.len(), expected, "{d:?}");
+    }
+}
+
+#[test]
+fn compile_errors_name_file_line_and_column() {
+    let src = PolicySources::from_memory(
+        vec![(
+            "bad/policy.rego".into(),
+            "package bad\n\ndeny contains msg if {\n  msg := concat(\"\", [\"a\"]\n}\n".into(),
+        )],
+        json!({}),
+    );
+    let err = build(&src, &BuildOptions::default()).unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, BuildError::Compile(_)), "{err:?}");
+    assert!(text.contains("bad/policy.rego:"), "{text}");
+    assert!(text.contains("concat"), "the source line is shown: {text}");
+
+    let unknown_fn = PolicySources::from_memory(
+        vec![("p.rego".into(), "package p\n\ndeny contains x if x := nosuch(1)\n".into())],
+        json!({}),
+    );
+    let err = build(&unknown_fn, &BuildOptions { entrypoints: vec!["p/deny".into()], ..Default::default() })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("p.rego:3"), "{err}");
+
+    let bad_entry = build(&sources(), &BuildOptions { entrypoints: vec!["shop/nothing".into()], ..Default::default() })
+        .unwrap_err();
+    assert!(matches!(bad_entry, BuildError::Entrypoint { .. }), "{bad_entry:?}");
+}
+
+#[tokio::test]
+async fn runtime_errors_are_errors_and_the_engine_keeps_serving() {
+    let src = PolicySources::from_memory(
+        vec![(
+            "p.rego".into(),
+            r#"package p
+
+f(_) := 1
+f(_) := 2
+
+deny contains "conflict" if {
+	input.boom
+	f(1) == 1
+}
+
+deny contains "plain" if input.plain
+"#
+            .into(),
+        )],
+        json!({}),
+    );
+    let bundle = build(&src, &BuildOptions { entrypoints: vec!["p/deny".into()], ..Default::default() }).unwrap();
+    let engine = PolicyEngine::load(bundle, &options()).await.unwrap();
+    let err = engine.decide(&json!({"boom": true})).await.unwrap_err();
+    assert!(matches!(err, EngineError::Evaluation { .. }), "{err:?}");
+    assert!(err.to_string().contains("p.rego"), "{err}");
+    for _ in 0..3 {
+        let d = engine.decide(&json!({"plain": true})).await.unwrap();
+        assert_eq!(d.violations[0].message, "plain");
+    }
+}
+
+#[tokio::test]
+async fn undefined_entrypoints_never_allow() {
+    let src = PolicySources::from_memory(
+        vec![("p.rego".into(), "package p\n\nallow if input.ok\n".into())],
+        json!({}),
+    );
+    let bundle = build(&src, &BuildOptions { entrypoints: vec!["p/allow".into()], ..Default::default() }).unwrap();
+    let engine = PolicyEngine::load(bundle, &options()).await.unwrap();
+    let err = engine.evaluate("p/allow", &json!({"ok": false})).await.unwrap_err();
+    assert!(matches!(err, EngineError::Undefined { .. }), "{err:?}");
+    // `allow` is not a set of findings: deciding with it is an error, not an allow.
+    assert!(engine.decide(&json!({"ok": true})).await.is_err());
+}
+
+#[tokio::test]
+async fn runaway_policies_are_interrupted_while_others_keep_succeeding() {
+    let src = PolicySources::from_memory(
+        vec![(
+            "p.rego".into(),
+            r#"package p
+
+deny contains "spin" if {
+	input.spin
+	r := numbers.range(1, 2000)
+	some a in r
+	some b in r
+	some c in r
+	a + b + c < 0
+}
+
+deny contains "hog" if {
+	input.hog
+	big := [sprintf("%d-padding-padding-padding", [x]) | some x in numbers.range(1, 20000000)]
+	count(big) < 0
+}
+
+deny contains "ok" if input.ok
+"#
+            .into(),
+        )],
+        json!({}),
+    );
+    let bundle = build(&src, &BuildOptions { entrypoints: vec!["p/deny".into()], ..Default::default() }).unwrap();
+    let engine = Arc::new(
+        PolicyEngine::load(
+            bundle,
+            &EngineOptions {
+                pool_size: 2,
+                eval_timeout: Duration::from_millis(300),
+                // Room enough that the spin hits the time limit first.
+                memory_limit_bytes: 1024 * 1024 * 1024,
+                ..EngineOptions::default()
+            },
+        )
+        .await
+        .unwrap(),
+    );
+
+    let runaway = {
+        let e = engine.clone();
+        tokio::spawn(async move {
+            let t = Instant::now();
+            let r = e.decide(&json!({"spin": true})).await;
+            (r, t.elapsed())
+        })
+    };
+    let mut served = 0;
+    while !runaway.is_finished() {
+        let d = engine.decide(&json!({"ok": true})).await.unwrap();
+        assert_eq!(d.violations[0].message, "ok");
+        served += 1;
+        tokio::task::yield_now().await;
+    }
+    let (result, took) = runaway.await.unwrap();
+    assert!(matches!(result, Err(EngineError::Timeout { .. })), "{result:?}");
+    assert!(took < Duration::from_secs(5), "interrupted after {took:?}");
+    assert!(served > 0, "other evaluations ran meanwhile");
+
+    // The same bundle with a tight memory limit: the comprehension hits it.
+    let small = PolicyEngine::load(
+        build(&src, &BuildOptions { entrypoints: vec!["p/deny".into()], ..Default::default() }).unwrap(),
+        &EngineOptions {
+            pool_size: 1,
+            eval_timeout: Duration::from_secs(20),
+            memory_limit_bytes: 64 * 1024 * 1024,
+            ..EngineOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let hog = small.decide(&json!({"hog": true})).await;
+    assert!(matches!(hog, Err(EngineError::MemoryLimit { .. })), "{hog:?}");
+    // Failed instances were discarded and replaced; the engines still serve.
+    for e in [&*engine, &small] {
+        let d = e.decide(&json!({"ok": true})).await.unwrap();
+        assert_eq!(d.violations.len(), 1);
+        assert_eq!(e.stats().discarded, 1, "{:?}", e.stats());
+    }
+}
+
+/// Inputs that exercise most of the library's rules.
+fn varied_requests() -> Vec<AdmissionRequest> {
+    let mut out = Vec::new();
+    let images = ["nginx", "nginx:latest", "python:3.12", "ghcr.io/org/app:1.2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "redis:7-alpine"];
+    for (i, image) in images.iter().enumerate() {
+        for variant in 0..6 {
+            let mut c = ContainerSpec {
+                image: image.to_string(),
+                image_ref: ImageRef::parse(image).unwrap(),
+                ..Default::default()
+            };
+            match variant {
+                0 => c.privileged = true,
+                1 => {
+                    c.user = Some("1000:1000".into());
+                    c.read_only = true;
+                    c.cap_drop = vec!["ALL".into()];
+                    c.security_opt = vec!["no-new-privileges=true".into()];
+                }
+                2 => {
+                    c.network_mode = "host".into();
+                    c.pid_mode = "host".into();
+                    c.cap_add = vec!["SYS_ADMIN".into()];
+                }
+                3 => {
+                    c.env.insert("DB_PASSWORD".into(), Some("hunter2".into()));
+                    c.env.insert("AWS_KEY".into(), Some("AKIAIOSFODNN7EXAMPLE".into()));
+                }
+                4 => {
+                    c.mounts.push(Mount { kind: "bind".into(), source: "/var/run/docker.sock".into(), target: "/var/run/docker.sock".into(), ..Default::default() });
+                    c.ports.push(PortBinding { host_ip: String::new(), host_port: Some(5432), container_port: 5432, protocol: "tcp".into() });
+                }
+                _ => {
+                    c.sysctls.insert("kernel.msgmax".into(), "1".into());
+                    c.security_opt = vec!["seccomp=unconfined".into()];
+                }
+            }
+            let origin = Origin { service: Some(format!("svc{i}{variant}")), project: Some("p".into()), ..Default::default() };
+            out.push(AdmissionRequest::new(Operation::Create, Source::Engine, origin, c));
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_wasm_results_equal_native_regorus() {
+    let lib = dockgate::library::sources().unwrap();
+    for profile in ["baseline", "restricted"] {
+        let mut bundle = dockgate::library::bundle(None).unwrap();
+        bundle.set_data(&dockgate::library::PROFILE_PATH, json!(profile));
+
+        // Native reference.
+        let mut native = regorus::Engine::new();
+        for f in lib.rego.iter().filter(|f| !f.is_test()) {
+            native.add_policy(f.path.clone(), f.text.clone()).unwrap();
+        }
+        native
+            .add_data(regorus::Value::from_json_str(&bundle.data.to_string()).unwrap())
+            .unwrap();
+        let requests = varied_requests();
+        let mut expected = Vec::new();
+        for r in &requests {
+            let mut e = native.clone();
+            e.set_input(regorus::Value::from_json_str(&serde_json::to_string(r).unwrap()).unwrap());
+            let v = e.eval_rule("data.dockgate.main.decision".into()).unwrap();
+            expected.push(serde_json::from_str::<Value>(&v.to_json_str().unwrap()).unwrap());
+        }
+        assert!(expected.iter().any(|v| !v["deny"].as_array().unwrap().is_empty()));
+
+        let engine = Arc::new(PolicyEngine::load(bundle, &options()).await.unwrap());
+        let requests = Arc::new(requests);
+        let mut tasks = Vec::new();
+        for task in 0..16 {
+            let engine = engine.clone();
+            let requests = requests.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut got = Vec::new();
+                for k in 0..requests.len() {
+                    let i = (k + task * 7) % requests.len();
+                    let input = serde_json::to_value(&requests[i]).unwrap();
+                    let v = engine.evaluate("dockgate/main/decision", &input).await.unwrap();
+                    got.push((i, v));
+                }
+                got
+            }));
+        }
+        let mut compared = 0;
+        for t in tasks {
+            for (i, v) in t.await.unwrap() {
+                assert_eq!(v, expected[i], "{profile}: request {i} differs");
+                compared += 1;
+            }
+        }
+        assert_eq!(compared, 16 * requests.len());
+    }
+}

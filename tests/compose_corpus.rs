@@ -31,7 +31,11 @@ fn index() -> Vec<(String, usize)> {
 #[test]
 fn every_corpus_file_loads_and_normalises() {
     let index = index();
-    assert!(index.len() >= 39, "the corpus index lists {} apps", index.len());
+    assert!(
+        index.len() >= 39,
+        "the corpus index lists {} apps",
+        index.len()
+    );
     let mut services = 0;
     for (app, expected) in &index {
         let dir = corpus().join(app);
@@ -81,7 +85,9 @@ fn same(ours: &serde_json::Value, theirs: &serde_json::Value) -> bool {
         (J::Number(n), J::String(s)) if s.len() > 1 && s.starts_with('0') => {
             i64::from_str_radix(s, 8).ok() == n.as_i64()
         }
-        (J::Array(a), J::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y)),
+        (J::Array(a), J::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))
+        }
         (J::Object(a), J::Object(b)) => {
             a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| same(v, w)))
         }

@@ -14,7 +14,10 @@ use serde_json::json;
 fn the_committed_schema_is_current() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/input.schema.json");
     let committed = std::fs::read_to_string(&path).expect("docs/input.schema.json");
-    let generated = format!("{}\n", serde_json::to_string_pretty(&input_schema()).unwrap());
+    let generated = format!(
+        "{}\n",
+        serde_json::to_string_pretty(&input_schema()).unwrap()
+    );
     assert!(
         committed == generated,
         "docs/input.schema.json is stale: regenerate it with `cargo run -- schema input > docs/input.schema.json`"
@@ -48,8 +51,16 @@ fn every_error_is_reported_with_its_path() {
     doc["operation"] = json!("DELETE");
     let err = validate_input_json(&doc).unwrap_err();
     let paths: Vec<&str> = err.errors.iter().map(|e| e.path.as_str()).collect();
-    for expected in ["$.container.privileged", "$.container.ports[0].host_port", "$.container", "$.operation"] {
-        assert!(paths.contains(&expected), "{expected} missing from {paths:?}");
+    for expected in [
+        "$.container.privileged",
+        "$.container.ports[0].host_port",
+        "$.container",
+        "$.operation",
+    ] {
+        assert!(
+            paths.contains(&expected),
+            "{expected} missing from {paths:?}"
+        );
     }
     assert!(err.errors.len() >= 5, "{:?}", err.errors);
     let text = err.to_string();

@@ -60,7 +60,14 @@ pub fn parse(file: &Arc<str>, text: &str) -> Result<Node, ComposeError> {
     while let Some(next) = parser.next_event() {
         let (event, span) = next.map_err(|e| ComposeError::Yaml {
             pos: Position::new(file, e.marker().line(), e.marker().col() + 1),
-            message: format!("{}: fix the YAML syntax", e.info()),
+            message: if e.info().contains("recursion limit") {
+                format!(
+                    "nesting deeper than the parser's limit ({}): flatten the document",
+                    e.info()
+                )
+            } else {
+                format!("{}: fix the YAML syntax", e.info())
+            },
         })?;
         b.event(event, span)?;
     }

@@ -160,13 +160,6 @@ digest_part := concat("", ["@", input.container.image_ref.digest]) if is_string(
 # ---------------------------------------------------------------------------------------
 # Patterns and dates.
 
-# glob_any(patterns, s): `s` matches one of the globs (`*` and `?` match any character,
-# including `/` and `.`).
-glob_any(patterns, s) if {
-	some p in patterns
-	glob.match(p, null, s)
-}
-
 # regex_any(patterns, s): `s` matches one of the regular expressions.
 regex_any(patterns, s) if {
 	some p in patterns

@@ -1,13 +1,15 @@
 # Test fixtures shared by every *_test package, and tests of dockgate.lib.
 #
-# `hardened` is the normalised input of tests/fixtures/controls/hardened.compose.yaml
-# (service "api", project name "shop" as given by `-p shop`): it passes every control under the restricted profile, so each positive
-# test changes one thing and each negative test shows a near miss that must stay quiet.
+# `hardened` is the normalised input of tests/fixtures/controls/hardened.compose.yaml as
+# `dockgate normalize -p shop` prints it (service "api"; host paths shown as if the project
+# lived in /srv/shop): it passes every control under the restricted profile, so each
+# positive test changes one thing and each negative test shows a near miss that must stay
+# quiet.
 package dockgate.lib_test
 
 import data.dockgate.lib
 
-digest := "sha256:3f0a0b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7081"
+digest := "sha256:9c6b4b89bf64b1b8fbcd4699f1bab3a6c78ac60aa2e29887cc9929592e127ee4"
 
 hardened := {
 	"apiVersion": "dockgate.dev/v1",
@@ -16,7 +18,7 @@ hardened := {
 	"source": "compose",
 	"origin": {
 		"file": "tests/fixtures/controls/hardened.compose.yaml",
-		"project": "shop", "service": "api", "container_name": null, "container_id": null,
+		"project": "shop", "service": "api", "container_name": "shop_api_1", "container_id": null,
 	},
 	"user": null,
 	"container": {
@@ -28,14 +30,17 @@ hardened := {
 		"cap_add": [],
 		"cap_drop": ["ALL"],
 		"security_opt": ["no-new-privileges=true"],
-		"network_mode": "",
+		"network_mode": "shop_backend",
 		"pid_mode": "",
 		"ipc_mode": "",
 		"uts_mode": "",
 		"userns_mode": "",
 		"cgroup_parent": "",
 		"env": {"DB_PASSWORD_FILE": "/run/secrets/db_password", "LOG_FORMAT": "json"},
-		"mounts": [{"type": "tmpfs", "source": "", "target": "/tmp", "read_only": false, "propagation": ""}],
+		"mounts": [
+			{"type": "tmpfs", "source": "", "target": "/tmp", "read_only": false, "propagation": ""},
+			{"type": "bind", "source": "/srv/shop/secrets/db_password.txt", "target": "/run/secrets/db_password", "read_only": true, "propagation": ""},
+		],
 		"ports": [{"host_ip": "127.0.0.1", "host_port": 8080, "container_port": 8080, "protocol": "tcp"}],
 		"devices": [],
 		"sysctls": {},
@@ -47,10 +52,19 @@ hardened := {
 		},
 		"restart_policy": {"name": "on-failure", "max_retries": 5},
 		"secrets": [{"source": "db_password", "target": "/run/secrets/db_password"}],
-		"labels": {"org.opencontainers.image.source": "https://github.com/example/shop-api"},
+		"labels": {
+			"com.docker.compose.container-number": "1",
+			"com.docker.compose.oneoff": "False",
+			"com.docker.compose.project": "shop",
+			"com.docker.compose.project.config_files": "/srv/shop/hardened.compose.yaml",
+			"com.docker.compose.project.working_dir": "/srv/shop",
+			"com.docker.compose.service": "api",
+			"com.docker.compose.version": "1.29.2",
+			"org.opencontainers.image.source": "https://github.com/example/shop-api",
+		},
 		"entrypoint": null,
 		"command": null,
-		"networks": ["backend"],
+		"networks": ["shop_backend"],
 		"build": null,
 		"image_config": null,
 	},

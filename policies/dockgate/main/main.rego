@@ -76,16 +76,22 @@ action(f) := a if {
 # Exemptions: only from policy data, each with a reason, at least one matcher, all of which
 # must match, and an optional expiry date (inclusive; a malformed date never applies).
 
-exemptions_for(id) := [e |
+# The exemptions that match this workload (computed once per evaluation), then those that
+# cover a given control.
+workload_exemptions := [e |
 	some e in lib.setting("exemptions", [])
-	applies(e, id)
+	applies(e)
 ]
 
-applies(e, id) if {
+exemptions_for(id) := [e |
+	some e in workload_exemptions
+	covers(e.rules, id)
+]
+
+applies(e) if {
 	is_object(e)
 	is_string(e.reason)
 	trim_space(e.reason) != ""
-	covers(e.rules, id)
 	is_object(e.match)
 	count(e.match) > 0
 	every key, pattern in e.match {

@@ -136,8 +136,11 @@ findings contains lib.finding("DG-116", lib.path("container.sysctls", name),
 	not safe_sysctl(name)
 }
 
+safe_sysctl(name) if name in lib.setting("safe_sysctls", [])
+
 safe_sysctl(name) if {
 	some pattern in lib.setting("safe_sysctls", [])
+	contains(pattern, "*")
 	glob.match(pattern, ["."], name)
 }
 

@@ -5,12 +5,28 @@ import data.dockgate.lib
 
 c := input.container
 
-# A secret-like variable name, per the name patterns of policy data, unless an ignore
-# pattern says it is a setting about a secret rather than one (`TOKEN_TTL`).
-secret_name(name) if {
-	lib.regex_any(lib.setting("secret_name_patterns", []), name)
+# Secret-like variable names (env and build args), per the name patterns of policy data,
+# less the names an ignore pattern marks as settings about a secret (`TOKEN_TTL`).
+#
+# Cost: a regex compilation is expensive inside the wasm runtime, so the names are matched
+# all at once: joined one per line, with the patterns joined into one alternation and
+# multi-line anchors (a pattern's `^`/`$` then mean the start/end of a name), one
+# regex.find_n returns every matching line, that is every matching name.
+secret_names := {name |
+	some name in regex.find_n(sprintf(`(?m)^[^\n]*(?:%s)[^\n]*$`, [alternation]), concat("\n", candidate_names), -1)
 	not lib.regex_any(lib.setting("secret_name_ignore_patterns", []), name)
 }
+
+alternation := concat("|", [sprintf("(?:%s)", [p]) | some p in patterns]) if {
+	patterns := lib.setting("secret_name_patterns", [])
+	count(patterns) > 0
+}
+
+candidate_names := array.concat([name | some name, _ in c.env], build_arg_names)
+
+default build_arg_names := []
+
+build_arg_names := [name | some name, _ in c.build.args] if is_object(c.build)
 
 # A value that points at a file under the secrets directories (`/run/secrets/db`): the fix.
 secret_file(value) if {
@@ -25,7 +41,7 @@ findings contains lib.finding("DG-401", lib.path("container.env", name),
 	some name, value in c.env
 	is_string(value)
 	value != ""
-	secret_name(name)
+	name in secret_names
 	not secret_file(value)
 }
 
@@ -34,43 +50,59 @@ file_var(name) := name if endswith(upper(name), "_FILE")
 file_var(name) := concat("", [name, "_FILE"]) if not endswith(upper(name), "_FILE")
 
 # DG-402 a known credential format in an env value, label, command, entrypoint or build arg
-# (messages never repeat the value)
-credentials(s) := {kind |
-	is_string(s)
-	some kind, pattern in lib.setting("credential_patterns", {})
-	regex.match(pattern, s)
-}
-
-findings contains lib.finding("DG-402", lib.path("container.env", name),
-	sprintf("environment variable %s contains a %s: revoke it, and pass the secret as a file under /run/secrets/", [name, kind])) if {
-	lib.container_request
+# (messages never repeat the value).
+#
+# Every scanned string: [field, what it is, value, how to fix].
+scanned contains [lib.path("container.env", name), sprintf("environment variable %s", [name]), value, "pass the secret as a file under /run/secrets/"] if {
 	some name, value in c.env
-	some kind in credentials(value)
+	is_string(value)
 }
 
-findings contains lib.finding("DG-402", lib.path("container.labels", name),
-	sprintf("label %s contains a %s: revoke it and remove it from the label (labels are readable by anyone who can inspect the container)", [name, kind])) if {
-	lib.container_request
+scanned contains [lib.path("container.labels", name), sprintf("label %s", [name]), value, "remove it from the label (labels are readable by anyone who can inspect the container)"] if {
 	some name, value in c.labels
-	some kind in credentials(value)
+	is_string(value)
 }
 
-findings contains lib.finding("DG-402", lib.index(sprintf("container.%s", [key]), i),
-	sprintf("%s argument %d contains a %s: revoke it, and read the secret from a file under /run/secrets/", [key, i, kind])) if {
-	lib.container_request
+scanned contains [lib.index(sprintf("container.%s", [key]), i), sprintf("%s argument %d", [key, i]), arg, "read the secret from a file under /run/secrets/"] if {
 	some key in ["command", "entrypoint"]
-	args := c[key]
-	is_array(args)
-	some i, arg in args
-	some kind in credentials(arg)
+	is_array(c[key])
+	some i, arg in c[key]
+	is_string(arg)
 }
 
-findings contains lib.finding("DG-402", lib.path("container.build.args", name),
-	sprintf("build arg %s contains a %s: revoke it, and use a build secret (RUN --mount=type=secret) instead", [name, kind])) if {
-	lib.container_request
+scanned contains [lib.path("container.build.args", name), sprintf("build arg %s", [name]), value, "use a build secret (RUN --mount=type=secret) instead"] if {
 	is_object(c.build)
 	some name, value in c.build.args
-	some kind in credentials(value)
+	is_string(value)
+}
+
+patterns := lib.setting("credential_patterns", {})
+
+# A pattern is tried only on text that contains one of its hints (literal substrings that
+# every match contains; no hints: always tried). Cost, as for secret_names: each pattern is
+# first run once over all scanned strings joined one per line (with multi-line anchors,
+# which can only add matches), and only a pattern that matches there is run string by string.
+possible_kinds := {kind |
+	all_text := concat("\n", [value | some [_, _, value, _] in scanned])
+	some kind, pattern in patterns
+	hinted(pattern, all_text)
+	regex.match(sprintf("(?m:%s)", [pattern.regex]), all_text)
+}
+
+hinted(pattern, s) if {
+	some hint in object.get(pattern, "hints", [])
+	contains(s, hint)
+}
+
+hinted(pattern, _) if count(object.get(pattern, "hints", [])) == 0
+
+findings contains lib.finding("DG-402", field,
+	sprintf("%s contains a %s: revoke it, and %s", [what, kind, fix])) if {
+	lib.container_request
+	some [field, what, value, fix] in scanned
+	some kind in possible_kinds
+	hinted(patterns[kind], value)
+	regex.match(patterns[kind].regex, value)
 }
 
 # DG-403 a compose secret sourced from the environment (reported on each service using it)
@@ -93,5 +125,5 @@ findings contains lib.finding("DG-404", lib.path("container.build.args", name),
 	lib.container_request
 	is_object(c.build)
 	some name, _ in c.build.args
-	secret_name(name)
+	name in secret_names
 }

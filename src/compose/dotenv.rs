@@ -77,13 +77,13 @@ pub fn parse(
                 i += 1;
             };
             let unescaped = unescape(&acc[..end]);
-            expand(&unescaped, &out, lookup).map_err(|m| err(m))?
+            expand(&unescaped, &out, lookup).map_err(err)?
         } else {
             let bare = match raw.find(" #") {
                 Some(c) => &raw[..c],
                 None => raw,
             };
-            expand(bare.trim_end(), &out, lookup).map_err(|m| err(m))?
+            expand(bare.trim_end(), &out, lookup).map_err(err)?
         };
         out.retain(|(k, _)| k != key);
         out.push((key.to_string(), Some(value)));

@@ -333,12 +333,15 @@ fn active(service: &Node, enabled: &[String]) -> bool {
     profiles.is_empty() || enabled.iter().any(|e| e == "*" || profiles.contains(e))
 }
 
+/// `env_file` contents by resolved path.
+type EnvFiles = HashMap<String, Vec<(String, Option<String>)>>;
+
 fn read_env_files<'a>(
     fs: &dyn FileSystem,
     dir: &Path,
     vars: &Vars,
     services: impl Iterator<Item = &'a Node>,
-) -> Result<HashMap<String, Vec<(String, Option<String>)>>, ComposeError> {
+) -> Result<EnvFiles, ComposeError> {
     let mut out = HashMap::new();
     for svc in services {
         let json = svc.to_json();

@@ -379,7 +379,7 @@ fn resources(s: &Svc<'_>) -> Result<Resources, ComposeError> {
             other => scalar(other).trim().parse::<f64>().ok(),
         };
         match f {
-            Some(f) if f.is_finite() && f >= 0.0 && f < 1e9 => Ok((f * 1e9) as i64),
+            Some(f) if (0.0..1e9).contains(&f) => Ok((f * 1e9) as i64),
             _ => Err(s.err(path, format!("{v} is not a number of CPUs (e.g. 0.5)"))),
         }
     };

@@ -9,13 +9,14 @@
 //!
 //! Layout, in the order the data flows: [`fs`] (the only file I/O) → [`yaml`] (marked parse,
 //! hostile-input limits) → [`interpolate`] / [`dotenv`] → [`schema`] → [`merge`] / [`extends`]
-//! → [`service`] ([`ports`], [`mounts`], [`units`]) → [`project`]. [`load`] drives it.
+//! → [`service`] ([`ports`], [`mounts`], [`limits`], [`units`]) → [`project`]. [`load`] drives it.
 
 mod dotenv;
 pub mod error;
 mod extends;
 pub mod fs;
 pub mod interpolate;
+mod limits;
 pub mod load;
 mod merge;
 mod mounts;

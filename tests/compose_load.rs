@@ -125,9 +125,13 @@ services:
     extends: {file: common/base.yaml, service: hardened}
     user: '1000'
 ";
-    let common = "services:\n  hardened:\n    extends: root\n    cap_drop: [ALL]\n  root:\n    image: alpine:3.20\n    security_opt: ['no-new-privileges:true']\n";
+    let common = "services:\n  hardened:\n    extends: root\n    cap_drop: [ALL]\n    volumes: ['./conf:/etc/app:ro']\n    env_file: common.env\n  root:\n    image: alpine:3.20\n    security_opt: ['no-new-privileges:true']\n";
     let p = load(
-        &[("compose.yaml", main), ("common/base.yaml", common)],
+        &[
+            ("compose.yaml", main),
+            ("common/base.yaml", common),
+            ("common/common.env", "FROM_COMMON=1\n"),
+        ],
         LoadOptions::default(),
     )
     .unwrap();
@@ -142,6 +146,11 @@ services:
     assert_eq!(remote.cap_drop, ["ALL"]);
     assert_eq!(remote.security_opt, ["no-new-privileges=true"]);
     assert_eq!(remote.user.as_deref(), Some("1000"));
+    assert_eq!(
+        remote.mounts[0].source, "/p/common/conf",
+        "paths of the other file are its own"
+    );
+    assert_eq!(remote.env["FROM_COMMON"].as_deref(), Some("1"));
 
     let cycle = "services:\n  a:\n    image: x\n    extends: b\n  b:\n    extends: a\n";
     let e = load(&[("compose.yaml", cycle)], LoadOptions::default())

@@ -46,6 +46,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         env_files: args.env_files,
         profiles: args.profiles,
         env: std::env::vars().collect(),
+        working_dir: None,
     };
     let project = compose::load(&options).context("cannot load the compose project")?;
     for w in &project.warnings {

@@ -3,8 +3,8 @@
 //! The base service is resolved first (it may extend another in turn), then the extending
 //! service is merged onto it with the same rules as `-f` overrides. Cycles are errors naming
 //! the chain. A base in another file is read, interpolated and validated like any compose file.
-//! (As in Compose v2, relative paths in a base from another file are taken from the project
-//! directory, not from that file's directory.)
+//! Relative paths in a base from another file (`build`, `env_file`, bind sources) are taken
+//! from that file's directory, as Compose does.
 
 use std::path::Path;
 
@@ -13,6 +13,7 @@ use super::error::Diagnostic;
 use super::fs::FileSystem;
 use super::load::{Vars, read_file};
 use super::merge::merge_service;
+use super::mounts::resolve_path;
 use super::node::{Kind, Node};
 
 const MAX_CHAIN: usize = 32;
@@ -116,7 +117,15 @@ fn resolve(
             ),
         });
     };
-    let base = resolve(base, &base_name, scope, fs, vars, warnings, chain)?;
+    let mut base = resolve(base, &base_name, scope, fs, vars, warnings, chain)?;
+    if let Some(f) = &file {
+        let dir = Path::new(svc.pos.file.as_ref())
+            .parent()
+            .unwrap_or(Path::new(""));
+        if let Some(other_dir) = dir.join(f).parent() {
+            rebase(&mut base, other_dir);
+        }
+    }
     let child_pos = svc.pos.clone();
     let mut child = svc;
     if let Kind::Map(entries) = &mut child.kind {
@@ -126,4 +135,72 @@ fn resolve(
     merged.pos = child_pos;
     chain.pop();
     Ok(merged)
+}
+
+/// Makes the relative paths of a service from another file absolute against its directory.
+fn rebase(svc: &mut Node, dir: &Path) {
+    let local = |p: &str| p.starts_with("./") || p.starts_with("../") || p == "." || p == "..";
+    // `build` and `env_file` are always paths; a volume source is one only when it starts
+    // like one (else it names a volume).
+    let relative = |p: &str| {
+        !p.starts_with('/') && !p.starts_with('~') && !p.contains("://") && !p.starts_with("git@")
+    };
+    let fix = |n: &mut Node| {
+        if let Kind::Str(p) = &mut n.kind
+            && relative(p)
+        {
+            *p = resolve_path(dir, p, None);
+        }
+    };
+    if let Some(b) = svc.get_mut("build") {
+        match &b.kind {
+            Kind::Str(_) => fix(b),
+            _ => {
+                if let Some(c) = b.get_mut("context") {
+                    fix(c);
+                }
+            }
+        }
+    }
+    if let Some(e) = svc.get_mut("env_file") {
+        match &mut e.kind {
+            Kind::Str(_) => fix(e),
+            Kind::Seq(items) => items.iter_mut().for_each(|i| match &i.kind {
+                Kind::Str(_) => fix(i),
+                _ => {
+                    if let Some(p) = i.get_mut("path") {
+                        fix(p);
+                    }
+                }
+            }),
+            _ => {}
+        }
+    }
+    if let Some(Node {
+        kind: Kind::Seq(items),
+        ..
+    }) = svc.get_mut("volumes")
+    {
+        for item in items {
+            match &mut item.kind {
+                Kind::Str(spec) => {
+                    if let Some((src, rest)) = spec.split_once(':')
+                        && local(src)
+                    {
+                        *spec = format!("{}:{rest}", resolve_path(dir, src, None));
+                    }
+                }
+                Kind::Map(_) => {
+                    if item.get("type").and_then(Node::as_str) == Some("bind")
+                        && let Some(src) = item.get_mut("source")
+                        && let Kind::Str(p) = &mut src.kind
+                        && local(p)
+                    {
+                        *p = resolve_path(dir, p, None);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
 }

@@ -142,7 +142,8 @@ fn braced(
             String::new()
         }));
     }
-    let (sym, arg) = op.split_at(1);
+    let sym_len = op.chars().next().map_or(0, char::len_utf8);
+    let (sym, arg) = op.split_at(sym_len);
     match sym {
         "-" => match value {
             Some(v) if present => Ok(v),
@@ -208,6 +209,10 @@ mod tests {
         assert!(run("$1").is_err());
         assert!(run("${SET:}").is_err());
         assert!(run("${SET/x}").is_err());
+        assert!(
+            run("${SET€x}").is_err(),
+            "a multi-byte operator is an error, not a panic"
+        );
         let mut unset = Vec::new();
         assert_eq!(
             interpolate("$NOPE${NOPE2}", &|_| None, &mut unset).unwrap(),

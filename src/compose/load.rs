@@ -49,7 +49,12 @@ pub struct LoadOptions {
     /// `--profile`s; default: `COMPOSE_PROFILES`.
     pub profiles: Vec<String>,
     /// The environment (wins over env files), usually the process environment.
+    /// `COMPOSE_FILE` in it names the files when `files` is empty.
     pub env: BTreeMap<String, String>,
+    /// Where relative paths of `files` start and where file discovery begins (walking up to
+    /// the parents) when no project directory is given: the current directory. [`load`]
+    /// fills it in.
+    pub working_dir: Option<PathBuf>,
 }
 
 /// Loads from the real file system. Relative paths are taken from the current directory.
@@ -60,18 +65,10 @@ pub fn load(options: &LoadOptions) -> Result<Project, ComposeError> {
     })?;
     let abs = |p: &Path| PathBuf::from(resolve_path(&cwd, &p.to_string_lossy(), None));
     let mut opts = options.clone();
+    opts.working_dir = Some(opts.working_dir.as_deref().map_or_else(|| cwd.clone(), abs));
     opts.files = options.files.iter().map(|f| abs(f)).collect();
     opts.env_files = options.env_files.iter().map(|f| abs(f)).collect();
-    opts.project_dir = Some(match &opts.project_dir {
-        Some(d) => abs(d),
-        None => match opts.files.first() {
-            Some(f) => abs(f)
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_else(|| cwd.clone()),
-            None => cwd.clone(),
-        },
-    });
+    opts.project_dir = options.project_dir.as_deref().map(abs);
     load_with(&opts, &RealFs)
 }
 
@@ -145,28 +142,33 @@ pub fn read_file(
 /// Loads a project through `fs`. `options.project_dir` should be absolute when `files` is
 /// empty; relative file paths are taken relative to it.
 pub fn load_with(options: &LoadOptions, fs: &dyn FileSystem) -> Result<Project, ComposeError> {
-    let base = options
-        .project_dir
+    let cwd = options
+        .working_dir
         .clone()
+        .or_else(|| options.project_dir.clone())
         .unwrap_or_else(|| PathBuf::from("."));
-    let files: Vec<PathBuf> = if options.files.is_empty() {
-        let found = DEFAULT_FILES
-            .iter()
-            .map(|n| base.join(n))
-            .find(|p| fs.is_file(p));
-        let Some(main) = found else {
-            return Err(ComposeError::NotFound { dir: base });
-        };
-        let mut files = vec![main];
-        files.extend(
-            OVERRIDE_FILES
-                .iter()
-                .map(|n| base.join(n))
-                .find(|p| fs.is_file(p)),
-        );
-        files
+    let named: Vec<PathBuf> = if options.files.is_empty() {
+        let sep = options
+            .env
+            .get("COMPOSE_PATH_SEPARATOR")
+            .map_or(":", String::as_str);
+        options
+            .env
+            .get("COMPOSE_FILE")
+            .map(|f| {
+                f.split(sep)
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from)
+                    .collect()
+            })
+            .unwrap_or_default()
     } else {
-        options.files.iter().map(|f| base.join(f)).collect()
+        options.files.clone()
+    };
+    let files: Vec<PathBuf> = if named.is_empty() {
+        discover(fs, options.project_dir.as_ref().unwrap_or(&cwd))?
+    } else {
+        named.iter().map(|f| cwd.join(f)).collect()
     };
     let dir = options.project_dir.clone().unwrap_or_else(|| {
         files
@@ -175,6 +177,7 @@ pub fn load_with(options: &LoadOptions, fs: &dyn FileSystem) -> Result<Project, 
             .map(Path::to_path_buf)
             .unwrap_or_default()
     });
+    let base = cwd;
 
     let vars = read_vars(options, &dir, fs)?;
     let mut warnings = Vec::new();
@@ -268,6 +271,30 @@ pub fn load_with(options: &LoadOptions, fs: &dyn FileSystem) -> Result<Project, 
     Ok(Project::new(
         name, dir, files, root, services, warnings, &top,
     ))
+}
+
+/// Looks for a compose file in `start` and then its parents, as Compose does; an override
+/// file beside it is included.
+fn discover(fs: &dyn FileSystem, start: &Path) -> Result<Vec<PathBuf>, ComposeError> {
+    for dir in start.ancestors() {
+        if let Some(main) = DEFAULT_FILES
+            .iter()
+            .map(|n| dir.join(n))
+            .find(|p| fs.is_file(p))
+        {
+            let mut files = vec![main];
+            files.extend(
+                OVERRIDE_FILES
+                    .iter()
+                    .map(|n| dir.join(n))
+                    .find(|p| fs.is_file(p)),
+            );
+            return Ok(files);
+        }
+    }
+    Err(ComposeError::NotFound {
+        dir: start.to_path_buf(),
+    })
 }
 
 fn read_vars(options: &LoadOptions, dir: &Path, fs: &dyn FileSystem) -> Result<Vars, ComposeError> {

@@ -156,6 +156,11 @@ fn field_names_match_case_insensitively_as_in_go() {
         c.labels.contains_key("Keep.Case"),
         "map keys are data, not renamed"
     );
+    // Go also folds `ſ` to `s` and the Kelvin sign to `k`.
+    let body = json!({"Image": "nginx", "HostConfig": {"Bind\u{17f}": ["/var/run/docker.sock:/s"], "\u{17f}ecurityOpt": ["seccomp=unconfined"]}});
+    let c = engine_api::from_create(&body, None).unwrap().container;
+    assert_eq!(c.mounts[0].source, "/var/run/docker.sock");
+    assert_eq!(c.security_opt, ["seccomp=unconfined"]);
 }
 
 #[test]

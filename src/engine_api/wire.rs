@@ -3,8 +3,9 @@
 //! dockerd decodes bodies with Go's `encoding/json`, which matches field names
 //! case-insensitively (`"privileged": true` sets `Privileged`). A policy that read only the
 //! canonical spelling could be bypassed, so [`canonicalize`] first renames every struct key to
-//! its canonical spelling (the last of several spellings wins, as in Go) while leaving the keys
-//! of map-valued fields (`Labels`, `Tmpfs`, `PortBindings`...) untouched. Decoding then goes
+//! its canonical spelling (the last of several spellings wins, and `ſ` and the Kelvin sign fold
+//! to `s` and `k`, as in Go) while leaving the keys of map-valued fields (`Labels`, `Tmpfs`,
+//! `PortBindings`...) untouched. Decoding then goes
 //! through `serde_path_to_error`, so a field of the wrong type is an error naming its path.
 //! Unknown fields are ignored; `null` is the same as absent.
 
@@ -104,9 +105,10 @@ pub fn canonicalize(v: &Value) -> Value {
         Value::Object(m) => {
             let mut out = Map::new();
             for (k, val) in m {
+                let folded = go_fold(k);
                 let canon = FIELDS
                     .iter()
-                    .find(|f| f.eq_ignore_ascii_case(k))
+                    .find(|f| f.eq_ignore_ascii_case(&folded))
                     .map_or_else(|| k.clone(), |f| (*f).to_string());
                 let val = if canon == "Config"
                     && val.is_object()
@@ -127,6 +129,19 @@ pub fn canonicalize(v: &Value) -> Value {
         Value::Array(a) => Value::Array(a.iter().map(canonicalize).collect()),
         other => other.clone(),
     }
+}
+
+/// Folds a key as Go's `encoding/json` matches names: ASCII case-insensitively, and with the
+/// two non-ASCII letters that fold to ASCII ones (`ſ` U+017F to `s`, the Kelvin sign U+212A
+/// to `k`), so `"Bindſ"` is `Binds` to dockerd and must be to us.
+fn go_fold(key: &str) -> String {
+    key.chars()
+        .map(|c| match c {
+            '\u{17f}' => 's',
+            '\u{212a}' => 'k',
+            c => c.to_ascii_lowercase(),
+        })
+        .collect()
 }
 
 /// A map-valued field: keys kept, values canonicalised (they may be structs).

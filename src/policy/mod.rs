@@ -115,6 +115,8 @@ pub struct EngineOptions {
     pub memory_limit_bytes: usize,
     /// Entrypoints used by [`PolicyEngine::decide`]; `None` = all the bundle declares.
     pub decision_entrypoints: Option<Vec<String>>,
+    /// Use the on-disk cache of compiled modules (see `DOCKGATE_CACHE_DIR`).
+    pub module_cache: bool,
 }
 
 impl Default for EngineOptions {
@@ -125,6 +127,7 @@ impl Default for EngineOptions {
             init_timeout: Duration::from_secs(30),
             memory_limit_bytes: 256 * 1024 * 1024,
             decision_entrypoints: None,
+            module_cache: true,
         }
     }
 }
@@ -165,7 +168,8 @@ impl PolicyEngine {
         };
         let origin = bundle.origin.clone();
         let wasm = bundle.wasm;
-        let module = tokio::task::spawn_blocking(move || wasm::compile(&wasm))
+        let use_cache = options.module_cache;
+        let module = tokio::task::spawn_blocking(move || wasm::compile(&wasm, use_cache))
             .await
             .map_err(|e| EngineError::Internal(e.to_string()))?
             .map_err(|message| EngineError::Compile {
@@ -267,5 +271,11 @@ impl PolicyEngine {
     /// Peak linear memory of an idle instance, bytes.
     pub fn instance_memory_peak(&self) -> usize {
         self.pool.memory_peak()
+    }
+
+    /// Creates a fresh instance, as the pool does when it replaces a failed one, and returns
+    /// its linear memory size in bytes (for capacity planning and the benchmarks).
+    pub async fn probe_instance(&self) -> Result<usize, EngineError> {
+        self.pool.probe().await
     }
 }

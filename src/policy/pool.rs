@@ -131,6 +131,12 @@ impl Pool {
         }
     }
 
+    /// Creates and drops one instance; returns its linear memory size.
+    pub async fn probe(&self) -> Result<usize, EngineError> {
+        let i = Instance::new(&self.module, &self.data, self.limits).await?;
+        Ok(i.memory_peak())
+    }
+
     /// Peak linear memory among idle instances, bytes.
     pub fn memory_peak(&self) -> usize {
         self.idle

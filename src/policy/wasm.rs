@@ -1,6 +1,6 @@
 //! The process-wide wasmtime engine: configuration, compilation cache, epoch ticker.
 //!
-//! One `wasmtime::Engine` serves every policy engine of the process (it is cheap to share and
+//! One `wasmtime::Engine` (two: with and without the cache) serves every policy engine of the process (it is cheap to share and
 //! compiled modules are tied to it). It runs async (opa-wasm requires it), interrupts wasm by
 //! epochs (a ticker thread advances the epoch every [`TICK`]) and caches compiled modules on
 //! disk, keyed by the module's hash, so a restart does not recompile.
@@ -14,7 +14,8 @@ use wasmtime::{Cache, CacheConfig, Config, Engine, Module};
 /// Epoch period: the granularity of evaluation time limits and of yielding to the executor.
 pub const TICK: Duration = Duration::from_millis(2);
 
-static SHARED: OnceLock<Result<Engine, String>> = OnceLock::new();
+static CACHED: OnceLock<Result<Engine, String>> = OnceLock::new();
+static UNCACHED: OnceLock<Result<Engine, String>> = OnceLock::new();
 
 /// Where compiled modules are cached: `$DOCKGATE_CACHE_DIR`, else `$XDG_CACHE_HOME/dockgate`,
 /// else `~/.cache/dockgate`. `DOCKGATE_CACHE_DIR=off` disables the cache.
@@ -31,12 +32,12 @@ pub fn cache_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("dockgate"))
 }
 
-fn build_engine() -> Result<Engine, String> {
+fn build_engine(use_cache: bool) -> Result<Engine, String> {
     let mut config = Config::new();
     config.epoch_interruption(true);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
     config.max_wasm_stack(2 * 1024 * 1024);
-    if let Some(dir) = cache_dir() {
+    if let Some(dir) = cache_dir().filter(|_| use_cache) {
         let mut cc = CacheConfig::new();
         cc.with_directory(dir.join("modules"));
         match Cache::new(cc) {
@@ -60,16 +61,16 @@ fn build_engine() -> Result<Engine, String> {
     Ok(engine)
 }
 
-/// The shared engine.
-pub fn engine() -> Result<&'static Engine, String> {
-    SHARED
-        .get_or_init(build_engine)
+/// The shared engine (with or without the on-disk module cache).
+pub fn engine(use_cache: bool) -> Result<&'static Engine, String> {
+    let cell = if use_cache { &CACHED } else { &UNCACHED };
+    cell.get_or_init(|| build_engine(use_cache))
         .as_ref()
         .map_err(Clone::clone)
 }
 
 /// Compiles `wasm` (or loads it from the cache). CPU-heavy: call from a blocking context.
-pub fn compile(wasm: &[u8]) -> Result<Module, String> {
-    let engine = engine()?;
+pub fn compile(wasm: &[u8], use_cache: bool) -> Result<Module, String> {
+    let engine = engine(use_cache)?;
     Module::new(engine, wasm).map_err(|e| format!("invalid wasm module: {e:#}"))
 }

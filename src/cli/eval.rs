@@ -15,7 +15,8 @@ use super::PolicyArgs;
 pub struct Args {
     #[command(flatten)]
     policy: PolicyArgs,
-    /// The input document (JSON; `-` for standard input).
+    /// The input document (JSON; `-` for standard input). An array of documents, as
+    /// `dockgate normalize` prints, gets one decision per document.
     #[arg(short, long)]
     input: PathBuf,
     /// Print this entrypoint's raw value instead of the decision.
@@ -42,9 +43,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ..EngineOptions::default()
     };
     let engine = PolicyEngine::load(bundle, &options).await?;
-    let out = match &args.entrypoint {
-        Some(e) => engine.evaluate(e, &input).await?,
-        None => serde_json::to_value(engine.decide(&input).await?)?,
+    let out = match (&args.entrypoint, input) {
+        (Some(e), input) => engine.evaluate(e, &input).await?,
+        // An array (what `dockgate normalize` prints): one decision per document.
+        (None, Value::Array(docs)) => {
+            let mut out = Vec::with_capacity(docs.len());
+            for d in &docs {
+                out.push(serde_json::to_value(engine.decide(d).await?)?);
+            }
+            Value::Array(out)
+        }
+        (None, input) => serde_json::to_value(engine.decide(&input).await?)?,
     };
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(ExitCode::SUCCESS)

@@ -41,24 +41,35 @@ fn benches(c: &mut Criterion) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let bundle = library::bundle(Some(Profile::Restricted)).unwrap();
     let engine = rt
-        .block_on(PolicyEngine::load(bundle.clone(), &EngineOptions::default()))
+        .block_on(PolicyEngine::load(
+            bundle.clone(),
+            &EngineOptions::default(),
+        ))
         .unwrap();
     let req = request();
     let input_json = serde_json::to_string(&req).unwrap();
 
     let mut native = regorus::Engine::new();
-    for f in library::sources().unwrap().rego.iter().filter(|f| !f.is_test()) {
+    for f in library::sources()
+        .unwrap()
+        .rego
+        .iter()
+        .filter(|f| !f.is_test())
+    {
         native.add_policy(f.path.clone(), f.text.clone()).unwrap();
     }
     native
         .add_data(regorus::Value::from_json_str(&bundle.data.to_string()).unwrap())
         .unwrap();
     native.set_input(regorus::Value::new_object());
-    native.eval_rule("data.dockgate.main.decision".into()).unwrap();
+    native
+        .eval_rule("data.dockgate.main.decision".into())
+        .unwrap();
 
     let mut g = c.benchmark_group("decide");
     g.bench_function("wasm", |b| {
-        b.to_async(&rt).iter(|| async { engine.decide(&req).await.unwrap() })
+        b.to_async(&rt)
+            .iter(|| async { engine.decide(&req).await.unwrap() })
     });
     g.bench_function("native", |b| {
         b.iter(|| {
@@ -72,7 +83,8 @@ fn benches(c: &mut Criterion) {
     let mut g = c.benchmark_group("instance");
     g.sample_size(20);
     g.bench_function("create", |b| {
-        b.to_async(&rt).iter(|| async { engine.probe_instance().await.unwrap() })
+        b.to_async(&rt)
+            .iter(|| async { engine.probe_instance().await.unwrap() })
     });
     g.finish();
     eprintln!(

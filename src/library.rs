@@ -66,8 +66,12 @@ fn collect(
                             message: format!("invalid JSON: {e}"),
                         })?;
                     let dir = path.rsplit_once('/').map_or("", |(d, _)| d);
-                    crate::policy::bundle::merge_at(data, dir, v)
-                        .map_err(|message| BuildError::Data { file: shown, message })?;
+                    crate::policy::bundle::merge_at(data, dir, v).map_err(|message| {
+                        BuildError::Data {
+                            file: shown,
+                            message,
+                        }
+                    })?;
                 }
             }
         }

@@ -18,7 +18,11 @@ fn the_library_tests_pass_through_the_wasm_path() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let summary = stdout.lines().last().unwrap();
     let passed: usize = summary.split(' ').next().unwrap().parse().unwrap();
     assert!(summary.ends_with("passed, 0 failed"), "{summary}");
@@ -38,7 +42,10 @@ fn failing_tests_fail_the_command_with_their_location() {
     assert_eq!(out.status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("FAIL data.p_test.test_bad"), "{stdout}");
     assert!(stdout.contains("p_test.rego:5"), "{stdout}");
-    assert!(stdout.lines().any(|l| l == "2 passed, 1 failed"), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l == "2 passed, 1 failed"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -51,7 +58,11 @@ fn build_then_eval_a_user_policy() {
         "package org.docker\n\ndeny contains msg if {\n\tinput.container.privileged\n\tmsg := data.org.text\n}\n",
     )
     .unwrap();
-    std::fs::write(pol.join("org/data.json"), r#"{"text": "no privileged containers"}"#).unwrap();
+    std::fs::write(
+        pol.join("org/data.json"),
+        r#"{"text": "no privileged containers"}"#,
+    )
+    .unwrap();
     let bundle = dir.path().join("b.tar.gz");
     let out = dockgate()
         .args(["build", "-e", "org/docker/deny", "-o"])
@@ -59,7 +70,11 @@ fn build_then_eval_a_user_policy() {
         .arg(&pol)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let input = dir.path().join("in.json");
     std::fs::write(&input, r#"{"container": {"privileged": true}}"#).unwrap();
     let out = dockgate()
@@ -69,14 +84,27 @@ fn build_then_eval_a_user_policy() {
         .arg(&input)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["allowed"], false);
     assert_eq!(v["violations"][0]["message"], "no privileged containers");
 
     // A syntax error: exit 2, file:line in the message.
-    std::fs::write(pol.join("org/bad.rego"), "package org.bad\n\ndeny contains x if {\n").unwrap();
-    let out = dockgate().args(["build", "-o"]).arg(&bundle).arg(&pol).output().unwrap();
+    std::fs::write(
+        pol.join("org/bad.rego"),
+        "package org.bad\n\ndeny contains x if {\n",
+    )
+    .unwrap();
+    let out = dockgate()
+        .args(["build", "-o"])
+        .arg(&bundle)
+        .arg(&pol)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("bad.rego:"), "{err}");

@@ -98,7 +98,10 @@ async fn several_entrypoints_and_data_make_one_decision() {
     assert_eq!(d.warnings.len(), 1);
     assert_eq!(d.bundle_revision, engine.info().revision);
 
-    let ok = engine.decide(&request("web", false, Some("/srv"))).await.unwrap();
+    let ok = engine
+        .decide(&request("web", false, Some("/srv")))
+        .await
+        .unwrap();
     assert!(ok.allowed, "{ok:?}");
     assert!(ok.violations.is_empty());
 }
@@ -117,9 +120,17 @@ async fn every_bundle_form_loads() {
     // directory with the same layout (as `tar xzf` leaves it)
     let tree = dir.path().join("tree");
     std::fs::create_dir_all(tree.join("shop")).unwrap();
-    std::fs::write(tree.join(".manifest"), serde_json::to_vec(&bundle.manifest).unwrap()).unwrap();
+    std::fs::write(
+        tree.join(".manifest"),
+        serde_json::to_vec(&bundle.manifest).unwrap(),
+    )
+    .unwrap();
     std::fs::write(tree.join("policy.wasm"), &bundle.wasm).unwrap();
-    std::fs::write(tree.join("shop/data.json"), br#"{"banned_paths": ["/etc"]}"#).unwrap();
+    std::fs::write(
+        tree.join("shop/data.json"),
+        br#"{"banned_paths": ["/etc"]}"#,
+    )
+    .unwrap();
     std::fs::write(tree.join("shop/docker.rego"), POLICY).unwrap();
     let from_dir = Bundle::read(&tree).unwrap();
     assert_eq!(from_dir.data, json!({"shop": {"banned_paths": ["/etc"]}}));
@@ -135,9 +146,15 @@ async fn every_bundle_form_loads() {
         let engine = PolicyEngine::load(b, &options()).await.unwrap();
         assert_eq!(
             engine.info().entrypoints,
-            vec!["shop/docker/deny".to_string(), "shop/docker/warn".to_string()]
+            vec![
+                "shop/docker/deny".to_string(),
+                "shop/docker/warn".to_string()
+            ]
         );
-        let d = engine.decide(&request("db", true, Some("/etc"))).await.unwrap();
+        let d = engine
+            .decide(&request("db", true, Some("/etc")))
+            .await
+            .unwrap();
         let expected = if bare_module { 1 } else { 2 }; // no data: the mount rule is silent
         assert_eq!(d.violations.len(), expected, "{d:?}");
     }
@@ -159,17 +176,35 @@ fn compile_errors_name_file_line_and_column() {
     assert!(text.contains("concat"), "the source line is shown: {text}");
 
     let unknown_fn = PolicySources::from_memory(
-        vec![("p.rego".into(), "package p\n\ndeny contains x if x := nosuch(1)\n".into())],
+        vec![(
+            "p.rego".into(),
+            "package p\n\ndeny contains x if x := nosuch(1)\n".into(),
+        )],
         json!({}),
     );
-    let err = build(&unknown_fn, &BuildOptions { entrypoints: vec!["p/deny".into()], ..Default::default() })
-        .unwrap_err()
-        .to_string();
+    let err = build(
+        &unknown_fn,
+        &BuildOptions {
+            entrypoints: vec!["p/deny".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("p.rego:3"), "{err}");
 
-    let bad_entry = build(&sources(), &BuildOptions { entrypoints: vec!["shop/nothing".into()], ..Default::default() })
-        .unwrap_err();
-    assert!(matches!(bad_entry, BuildError::Entrypoint { .. }), "{bad_entry:?}");
+    let bad_entry = build(
+        &sources(),
+        &BuildOptions {
+            entrypoints: vec!["shop/nothing".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap_err();
+    assert!(
+        matches!(bad_entry, BuildError::Entrypoint { .. }),
+        "{bad_entry:?}"
+    );
 }
 
 #[tokio::test]
@@ -193,7 +228,14 @@ deny contains "plain" if input.plain
         )],
         json!({}),
     );
-    let bundle = build(&src, &BuildOptions { entrypoints: vec!["p/deny".into()], ..Default::default() }).unwrap();
+    let bundle = build(
+        &src,
+        &BuildOptions {
+            entrypoints: vec!["p/deny".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let engine = PolicyEngine::load(bundle, &options()).await.unwrap();
     let err = engine.decide(&json!({"boom": true})).await.unwrap_err();
     assert!(matches!(err, EngineError::Evaluation { .. }), "{err:?}");
@@ -210,9 +252,19 @@ async fn undefined_entrypoints_never_allow() {
         vec![("p.rego".into(), "package p\n\nallow if input.ok\n".into())],
         json!({}),
     );
-    let bundle = build(&src, &BuildOptions { entrypoints: vec!["p/allow".into()], ..Default::default() }).unwrap();
+    let bundle = build(
+        &src,
+        &BuildOptions {
+            entrypoints: vec!["p/allow".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let engine = PolicyEngine::load(bundle, &options()).await.unwrap();
-    let err = engine.evaluate("p/allow", &json!({"ok": false})).await.unwrap_err();
+    let err = engine
+        .evaluate("p/allow", &json!({"ok": false}))
+        .await
+        .unwrap_err();
     assert!(matches!(err, EngineError::Undefined { .. }), "{err:?}");
     // `allow` is not a set of findings: deciding with it is an error, not an allow.
     assert!(engine.decide(&json!({"ok": true})).await.is_err());
@@ -246,7 +298,14 @@ deny contains "ok" if input.ok
         )],
         json!({}),
     );
-    let bundle = build(&src, &BuildOptions { entrypoints: vec!["p/deny".into()], ..Default::default() }).unwrap();
+    let bundle = build(
+        &src,
+        &BuildOptions {
+            entrypoints: vec!["p/deny".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let engine = Arc::new(
         PolicyEngine::load(
             bundle,
@@ -278,13 +337,23 @@ deny contains "ok" if input.ok
         tokio::task::yield_now().await;
     }
     let (result, took) = runaway.await.unwrap();
-    assert!(matches!(result, Err(EngineError::Timeout { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(EngineError::Timeout { .. })),
+        "{result:?}"
+    );
     assert!(took < Duration::from_secs(5), "interrupted after {took:?}");
     assert!(served > 0, "other evaluations ran meanwhile");
 
     // The same bundle with a tight memory limit: the comprehension hits it.
     let small = PolicyEngine::load(
-        build(&src, &BuildOptions { entrypoints: vec!["p/deny".into()], ..Default::default() }).unwrap(),
+        build(
+            &src,
+            &BuildOptions {
+                entrypoints: vec!["p/deny".into()],
+                ..Default::default()
+            },
+        )
+        .unwrap(),
         &EngineOptions {
             pool_size: 1,
             eval_timeout: Duration::from_secs(20),
@@ -295,7 +364,10 @@ deny contains "ok" if input.ok
     .await
     .unwrap();
     let hog = small.decide(&json!({"hog": true})).await;
-    assert!(matches!(hog, Err(EngineError::MemoryLimit { .. })), "{hog:?}");
+    assert!(
+        matches!(hog, Err(EngineError::MemoryLimit { .. })),
+        "{hog:?}"
+    );
     // Failed instances were discarded and replaced; the engines still serve.
     for e in [&*engine, &small] {
         let d = e.decide(&json!({"ok": true})).await.unwrap();
@@ -307,7 +379,13 @@ deny contains "ok" if input.ok
 /// Inputs that exercise most of the library's rules.
 fn varied_requests() -> Vec<AdmissionRequest> {
     let mut out = Vec::new();
-    let images = ["nginx", "nginx:latest", "python:3.12", "ghcr.io/org/app:1.2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", "redis:7-alpine"];
+    let images = [
+        "nginx",
+        "nginx:latest",
+        "python:3.12",
+        "ghcr.io/org/app:1.2@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "redis:7-alpine",
+    ];
     for (i, image) in images.iter().enumerate() {
         for variant in 0..6 {
             let mut c = ContainerSpec {
@@ -330,19 +408,39 @@ fn varied_requests() -> Vec<AdmissionRequest> {
                 }
                 3 => {
                     c.env.insert("DB_PASSWORD".into(), Some("hunter2".into()));
-                    c.env.insert("AWS_KEY".into(), Some("AKIAIOSFODNN7EXAMPLE".into()));
+                    c.env
+                        .insert("AWS_KEY".into(), Some("AKIAIOSFODNN7EXAMPLE".into()));
                 }
                 4 => {
-                    c.mounts.push(Mount { kind: "bind".into(), source: "/var/run/docker.sock".into(), target: "/var/run/docker.sock".into(), ..Default::default() });
-                    c.ports.push(PortBinding { host_ip: String::new(), host_port: Some(5432), container_port: 5432, protocol: "tcp".into() });
+                    c.mounts.push(Mount {
+                        kind: "bind".into(),
+                        source: "/var/run/docker.sock".into(),
+                        target: "/var/run/docker.sock".into(),
+                        ..Default::default()
+                    });
+                    c.ports.push(PortBinding {
+                        host_ip: String::new(),
+                        host_port: Some(5432),
+                        container_port: 5432,
+                        protocol: "tcp".into(),
+                    });
                 }
                 _ => {
                     c.sysctls.insert("kernel.msgmax".into(), "1".into());
                     c.security_opt = vec!["seccomp=unconfined".into()];
                 }
             }
-            let origin = Origin { service: Some(format!("svc{i}{variant}")), project: Some("p".into()), ..Default::default() };
-            out.push(AdmissionRequest::new(Operation::Create, Source::Engine, origin, c));
+            let origin = Origin {
+                service: Some(format!("svc{i}{variant}")),
+                project: Some("p".into()),
+                ..Default::default()
+            };
+            out.push(AdmissionRequest::new(
+                Operation::Create,
+                Source::Engine,
+                origin,
+                c,
+            ));
         }
     }
     out
@@ -371,7 +469,11 @@ async fn concurrent_wasm_results_equal_native_regorus() {
             let v = e.eval_rule("data.dockgate.main.decision".into()).unwrap();
             expected.push(serde_json::from_str::<Value>(&v.to_json_str().unwrap()).unwrap());
         }
-        assert!(expected.iter().any(|v| !v["deny"].as_array().unwrap().is_empty()));
+        assert!(
+            expected
+                .iter()
+                .any(|v| !v["deny"].as_array().unwrap().is_empty())
+        );
 
         let engine = Arc::new(PolicyEngine::load(bundle, &options()).await.unwrap());
         let requests = Arc::new(requests);
@@ -384,7 +486,10 @@ async fn concurrent_wasm_results_equal_native_regorus() {
                 for k in 0..requests.len() {
                     let i = (k + task * 7) % requests.len();
                     let input = serde_json::to_value(&requests[i]).unwrap();
-                    let v = engine.evaluate("dockgate/main/decision", &input).await.unwrap();
+                    let v = engine
+                        .evaluate("dockgate/main/decision", &input)
+                        .await
+                        .unwrap();
                     got.push((i, v));
                 }
                 got

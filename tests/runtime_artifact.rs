@@ -69,7 +69,8 @@ fn rebuilding_the_runtime_reproduces_the_committed_module() {
         .status()
         .unwrap();
     assert!(status.success(), "building the runtime failed");
-    let built = std::fs::read(target.join("wasm32-unknown-unknown/release/dockgate_runtime.wasm")).unwrap();
+    let built =
+        std::fs::read(target.join("wasm32-unknown-unknown/release/dockgate_runtime.wasm")).unwrap();
     let committed = std::fs::read(dir.join("dist/dockgate-runtime.wasm")).unwrap();
     assert!(
         built == committed,

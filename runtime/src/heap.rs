@@ -45,7 +45,11 @@ fn heap_start() -> usize {
     // Taking the address of a linker-provided symbol; it is never read.
     let base = core::ptr::addr_of!(__heap_base) as usize;
     let (ptr, len) = crate::payload::location();
-    let end = if len > 0 { ptr as usize + len as usize } else { 0 };
+    let end = if len > 0 {
+        ptr as usize + len as usize
+    } else {
+        0
+    };
     align_up(base.max(end), 16).unwrap_or(base)
 }
 

@@ -108,9 +108,10 @@ pub fn inject(runtime: &[u8], payload: &[u8]) -> Result<Vec<u8>, InjectError> {
         if module.exports.iter().any(|e| e.name == name) {
             continue;
         }
-        let g = module
-            .globals
-            .add_local(ValType::I32, false, false, ConstExpr::Value(Value::I32(v)));
+        let g =
+            module
+                .globals
+                .add_local(ValType::I32, false, false, ConstExpr::Value(Value::I32(v)));
         module.exports.add(name, g);
     }
     Ok(module.emit_wasm())

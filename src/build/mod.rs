@@ -119,7 +119,9 @@ impl PolicySources {
             let list: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
             return Err(BuildError::NoPolicies(list.join(", ")));
         }
-        sources.rego.sort_by(|a, b| a.bundle_path.cmp(&b.bundle_path));
+        sources
+            .rego
+            .sort_by(|a, b| a.bundle_path.cmp(&b.bundle_path));
         Ok(sources)
     }
 
@@ -225,7 +227,11 @@ fn add_file(root: &Path, path: &Path, out: &mut PolicySources) -> Result<(), Bui
 /// semantic errors surface with their position. Returns the prepared engine.
 pub fn check(sources: &PolicySources, include_tests: bool) -> Result<regorus::Engine, BuildError> {
     let mut engine = regorus::Engine::new();
-    for f in sources.rego.iter().filter(|f| include_tests || !f.is_test()) {
+    for f in sources
+        .rego
+        .iter()
+        .filter(|f| include_tests || !f.is_test())
+    {
         engine
             .add_policy(f.path.clone(), f.text.clone())
             .map_err(|e| BuildError::Compile(format!("{e}")))?;
@@ -383,7 +389,12 @@ pub fn build(sources: &PolicySources, options: &BuildOptions) -> Result<Bundle, 
     });
     let mut roots: BTreeSet<String> = packages
         .iter()
-        .filter_map(|p| p.strip_prefix("data.")?.split('.').next().map(str::to_string))
+        .filter_map(|p| {
+            p.strip_prefix("data.")?
+                .split('.')
+                .next()
+                .map(str::to_string)
+        })
         .collect();
     if let Value::Object(map) = &sources.data {
         roots.extend(map.keys().cloned());

@@ -179,12 +179,13 @@ impl Bundle {
                 .map_err(|e| malformed("", format!("bad entry name: {e}")))?
                 .to_string_lossy()
                 .into_owned();
-            let name = clean_path(&name).ok_or_else(|| {
-                malformed(&name, "path leaves the bundle".to_string())
-            })?;
+            let name = clean_path(&name)
+                .ok_or_else(|| malformed(&name, "path leaves the bundle".to_string()))?;
             total = total.saturating_add(entry.size());
             if total > MAX_BUNDLE_BYTES {
-                return Err(limit(format!("larger than {MAX_BUNDLE_BYTES} bytes uncompressed")));
+                return Err(limit(format!(
+                    "larger than {MAX_BUNDLE_BYTES} bytes uncompressed"
+                )));
             }
             if files.len() >= MAX_FILES {
                 return Err(limit(format!("more than {MAX_FILES} files")));
@@ -244,10 +245,15 @@ impl Bundle {
         if modules.len() > 1 || (modules.is_empty() && wasm.len() > 1) {
             return Err(BundleError::SeveralWasm(origin.to_string()));
         }
-        let wanted = modules.first().map(|m| format!("/{}", m.trim_start_matches('/')));
+        let wanted = modules
+            .first()
+            .map(|m| format!("/{}", m.trim_start_matches('/')));
         let (wasm_path, wasm_bytes) = match wanted {
             Some(w) => wasm.into_iter().find(|(p, _)| *p == w).ok_or_else(|| {
-                malformed(".manifest", format!("module {w} named by the manifest is missing"))
+                malformed(
+                    ".manifest",
+                    format!("module {w} named by the manifest is missing"),
+                )
             })?,
             None => wasm
                 .into_iter()
@@ -299,7 +305,10 @@ impl Bundle {
         files.push(("/data.json".to_string(), serde_json::to_vec(&self.data)?));
         files.push((self.wasm_path.clone(), self.wasm.clone()));
         for (p, text) in &self.rego {
-            files.push((format!("/{}", p.trim_start_matches('/')), text.clone().into_bytes()));
+            files.push((
+                format!("/{}", p.trim_start_matches('/')),
+                text.clone().into_bytes(),
+            ));
         }
         files.sort_by(|a, b| a.0.cmp(&b.0));
         let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
@@ -385,7 +394,9 @@ pub fn merge_at(data: &mut Value, dir: &str, value: Value) -> Result<(), String>
         at.push('.');
         at.push_str(seg);
         let Value::Object(map) = cur else {
-            return Err(format!("{at} is both a value and a directory of data files"));
+            return Err(format!(
+                "{at} is both a value and a directory of data files"
+            ));
         };
         cur = map
             .entry(seg.to_string())
@@ -427,7 +438,10 @@ mod tests {
             ("policy.wasm".to_string(), b"\0asm".to_vec()),
         ];
         let b = Bundle::from_files("t", files).unwrap();
-        assert_eq!(b.data, json!({"top": 1, "a": {"b": {"x": true}, "y": [1, 2]}}));
+        assert_eq!(
+            b.data,
+            json!({"top": 1, "a": {"b": {"x": true}, "y": [1, 2]}})
+        );
         assert_eq!(b.wasm_path, "/policy.wasm");
     }
 

@@ -81,7 +81,12 @@ fn add_set(decision: &mut Decision, kind: Kind, package: &str, value: Value) -> 
         // A partial object rule (`deny[id] := msg`) yields an object: take its values.
         Value::Object(map) => map.into_iter().map(|(_, v)| v).collect(),
         Value::Bool(false) | Value::Null => Vec::new(),
-        other => return Err(format!("expected a set of findings, got {}", type_name(&other))),
+        other => {
+            return Err(format!(
+                "expected a set of findings, got {}",
+                type_name(&other)
+            ));
+        }
     };
     for item in items {
         let finding = to_finding(kind, package, item)?;
@@ -159,7 +164,9 @@ pub fn sort(decision: &mut Decision) {
         &mut decision.audits,
     ] {
         list.sort_by(|a, b| (&a.rule_id, &a.message).cmp(&(&b.rule_id, &b.message)));
-        list.dedup_by(|a, b| a.rule_id == b.rule_id && a.message == b.message && a.field == b.field);
+        list.dedup_by(|a, b| {
+            a.rule_id == b.rule_id && a.message == b.message && a.field == b.field
+        });
     }
     decision.allowed = decision.violations.is_empty();
 }

@@ -147,8 +147,10 @@ impl Instance {
             s.memory_refused = false;
         }
         self.store.set_epoch_deadline(1);
-        let result: Result<Value, anyhow::Error> =
-            self.policy.evaluate(&mut self.store, entrypoint, input).await;
+        let result: Result<Value, anyhow::Error> = self
+            .policy
+            .evaluate(&mut self.store, entrypoint, input)
+            .await;
         self.store.data_mut().deadline = None;
         let set = match result {
             Ok(v) => v,
@@ -175,11 +177,11 @@ impl Instance {
         // OPA's result set: `[{"result": v}]`, or `[]` when undefined.
         match set {
             Value::Array(mut rows) if rows.len() == 1 => match rows.pop() {
-                Some(Value::Object(mut row)) => row.remove("result").ok_or_else(|| {
-                    EngineError::Undefined {
+                Some(Value::Object(mut row)) => {
+                    row.remove("result").ok_or_else(|| EngineError::Undefined {
                         entrypoint: entrypoint.to_string(),
-                    }
-                }),
+                    })
+                }
                 _ => Err(EngineError::Undefined {
                     entrypoint: entrypoint.to_string(),
                 }),

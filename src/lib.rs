@@ -16,8 +16,10 @@
 //! - [`compose`] and [`engine_api`]: adapters from compose files and Engine API bodies.
 
 pub mod build;
+pub mod client;
 pub mod compose;
 pub mod engine_api;
 pub mod library;
 pub mod model;
 pub mod policy;
+pub mod server;

@@ -6,8 +6,10 @@
 
 mod build;
 mod eval;
+mod health;
 mod normalize;
 mod schema;
+mod serve;
 mod test;
 
 use std::io::Read;
@@ -38,6 +40,8 @@ enum Command {
     Build(build::Args),
     Test(test::Args),
     Eval(eval::Args),
+    Serve(serve::Args),
+    Health(health::Args),
     Normalize(normalize::Args),
     Schema(schema::Args),
 }
@@ -78,6 +82,39 @@ impl PolicyArgs {
             );
         }
         Ok(bundle)
+    }
+}
+
+/// How a command reaches a dockgate server.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// The server: http://HOST:PORT, https://HOST:PORT or unix:///PATH.
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:50051",
+        env = "DOCKGATE_SERVER"
+    )]
+    pub server: String,
+    /// CA certificate of the server (PEM), for https.
+    #[arg(long)]
+    pub ca: Option<PathBuf>,
+    /// Client certificate (PEM), for mTLS.
+    #[arg(long, requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Client key (PEM), for mTLS.
+    #[arg(long, requires = "cert")]
+    pub key: Option<PathBuf>,
+}
+
+impl ServerArgs {
+    /// The TLS material.
+    pub fn tls(&self) -> dockgate::client::ClientTls {
+        dockgate::client::ClientTls {
+            ca: self.ca.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            domain: None,
+        }
     }
 }
 
@@ -122,7 +159,10 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    init_logging();
+    // `serve` sets up its own (JSON on stdout) logging.
+    if !matches!(cli.command, Command::Serve(_)) {
+        init_logging();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -138,6 +178,8 @@ pub fn main() -> ExitCode {
             Command::Build(args) => build::run(args),
             Command::Test(args) => test::run(args).await,
             Command::Eval(args) => eval::run(args).await,
+            Command::Serve(args) => serve::run(args).await,
+            Command::Health(args) => health::run(args).await,
             Command::Normalize(args) => normalize::run(args),
             Command::Schema(args) => schema::run(args),
         }

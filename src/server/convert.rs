@@ -1,0 +1,135 @@
+//! Conversions between domain types and protobuf messages, and the one place where errors
+//! become gRPC `Status`es.
+
+use crate::compose::{ComposeError, Diagnostic, Position};
+use crate::model::{Decision, Finding, InputValidationError, Severity};
+use crate::policy::EngineError;
+
+use super::pb;
+
+fn severity(s: Severity) -> i32 {
+    let v = match s {
+        Severity::Info => pb::Severity::Info,
+        Severity::Low => pb::Severity::Low,
+        Severity::Medium => pb::Severity::Medium,
+        Severity::High => pb::Severity::High,
+        Severity::Critical => pb::Severity::Critical,
+    };
+    v as i32
+}
+
+fn position(p: &Position) -> pb::FilePosition {
+    pb::FilePosition {
+        file: p.file.to_string(),
+        line: u32::try_from(p.line).unwrap_or(u32::MAX),
+        column: u32::try_from(p.col).unwrap_or(u32::MAX),
+    }
+}
+
+/// A finding, with the subject it is about and its position in a compose file when known.
+pub fn finding(f: &Finding, subject: &str, pos: Option<&Position>) -> pb::Finding {
+    pb::Finding {
+        rule_id: f.rule_id.clone(),
+        package: f.package.clone(),
+        severity: severity(f.severity),
+        message: f.message.clone(),
+        service: subject.to_string(),
+        field: f.field.clone().unwrap_or_default(),
+        position: pos.map(position),
+        details_json: if f.details.is_empty() {
+            String::new()
+        } else {
+            serde_json::Value::Object(f.details.clone()).to_string()
+        },
+    }
+}
+
+/// A decision; `locate` gives a finding's position (compose checks) or `None`.
+pub fn decision(
+    d: &Decision,
+    subject: &str,
+    audit_id: &str,
+    evaluation_time_us: u64,
+    locate: &dyn Fn(&Finding) -> Option<Position>,
+) -> pb::Decision {
+    let conv = |list: &[Finding]| {
+        list.iter()
+            .map(|f| finding(f, subject, locate(f).as_ref()))
+            .collect()
+    };
+    pb::Decision {
+        allowed: d.allowed,
+        violations: conv(&d.violations),
+        warnings: conv(&d.warnings),
+        audits: conv(&d.audits),
+        audit_id: audit_id.to_string(),
+        bundle_revision: d.bundle_revision.clone(),
+        evaluation_time_us,
+    }
+}
+
+fn diagnostic(d: &Diagnostic) -> pb::FileError {
+    pb::FileError {
+        file: d.pos.file.to_string(),
+        line: u32::try_from(d.pos.line).unwrap_or(u32::MAX),
+        column: u32::try_from(d.pos.col).unwrap_or(u32::MAX),
+        path: d.path.clone(),
+        message: d.message.clone(),
+    }
+}
+
+/// Compose load errors as located file errors (every schema violation separately).
+pub fn compose_errors(e: &ComposeError) -> Vec<pb::FileError> {
+    let at = |pos: &Position, path: &str, message: &str| pb::FileError {
+        file: pos.file.to_string(),
+        line: u32::try_from(pos.line).unwrap_or(u32::MAX),
+        column: u32::try_from(pos.col).unwrap_or(u32::MAX),
+        path: path.to_string(),
+        message: message.to_string(),
+    };
+    match e {
+        ComposeError::Schema { errors } => errors.iter().map(diagnostic).collect(),
+        ComposeError::Yaml { pos, message }
+        | ComposeError::Interpolation { pos, message }
+        | ComposeError::Project { pos, message } => vec![at(pos, "", message)],
+        ComposeError::Service {
+            service,
+            field,
+            pos,
+            message,
+        } => vec![at(pos, &format!("services.{service}.{field}"), message)],
+        other => vec![pb::FileError {
+            message: other.to_string(),
+            ..Default::default()
+        }],
+    }
+}
+
+/// Compose warnings.
+pub fn compose_warnings(list: &[Diagnostic]) -> Vec<pb::FileError> {
+    list.iter().map(diagnostic).collect()
+}
+
+/// Bad input: every schema error with its path.
+pub fn invalid_input(e: &InputValidationError) -> tonic::Status {
+    let lines: Vec<String> = e
+        .errors
+        .iter()
+        .take(20)
+        .map(|f| format!("{}: {}", f.path, f.message))
+        .collect();
+    tonic::Status::invalid_argument(format!(
+        "admission_request_json does not match the AdmissionRequest schema (docs/input.schema.json): {}",
+        lines.join("; ")
+    ))
+}
+
+/// Engine errors. Every one is a failure the caller must treat as a deny.
+pub fn engine_error(e: &EngineError) -> tonic::Status {
+    match e {
+        EngineError::Closed => tonic::Status::unavailable(e.to_string()),
+        EngineError::Timeout { .. } => tonic::Status::deadline_exceeded(e.to_string()),
+        EngineError::MemoryLimit { .. } => tonic::Status::resource_exhausted(e.to_string()),
+        _ => tonic::Status::internal(format!("policy evaluation failed (deny): {e}")),
+    }
+}

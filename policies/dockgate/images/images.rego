@@ -21,7 +21,21 @@ findings contains lib.finding("DG-301", "container.image",
 	has_image
 	not pinned
 	not is_string(ref.tag)
+	not builds
 }
+
+# A service that builds its image tags the build `latest` when its image has no tag (and
+# compose names a build-only service's image `<project>_<service>`): nothing is pulled, but
+# `latest` still names whichever build ran last.
+findings contains lib.finding("DG-301", "container.image",
+	sprintf("image %q is built without a version tag, so it is tagged `latest` and names whichever build ran last: set image: <name>:<version> on the service (and deploy the pushed image by digest)", [c.image])) if {
+	has_image
+	not pinned
+	not is_string(ref.tag)
+	builds
+}
+
+builds if is_object(c.build)
 
 findings contains lib.finding("DG-301", "container.image",
 	sprintf("image %q uses the `latest` tag: pin a version tag (and a digest)", [c.image])) if {

@@ -22,6 +22,25 @@ test_dg301_no_tag if {
 	f.field == "container.image"
 }
 
+# A build-only service: the message speaks of the build, not of a pull.
+test_dg301_no_tag_on_a_built_image if {
+	req := t.container({
+		"image": "shop_api",
+		"image_ref": {"registry": "docker.io", "repository": "library/shop_api", "tag": null, "digest": null},
+		"build": {"context": "/src/shop", "dockerfile": null, "args": {}},
+	})
+	fs := [f | some f in findings(req); f.id == "DG-301"]
+	count(fs) == 1
+	contains(fs[0].msg, "built without a version tag")
+	not contains(fs[0].msg, "pull time")
+}
+
+test_dg301_no_tag_on_a_pulled_image_speaks_of_the_pull if {
+	some f in findings(image("nginx", "docker.io", "library/nginx", null, null))
+	f.id == "DG-301"
+	contains(f.msg, "pull time")
+}
+
 test_dg301_latest if t.fired(findings(image("nginx:latest", "docker.io", "library/nginx", "latest", null)), "DG-301")
 
 test_dg301_version_tag_or_digest if {

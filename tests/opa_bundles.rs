@@ -236,6 +236,53 @@ async fn conftest_data_replaced_before_load_is_used() {
     );
 }
 
+// --- rules depending on an entrypoint become entrypoints ------------------------------------
+
+#[tokio::test]
+async fn dependents_of_the_entrypoint_are_manifest_entrypoints_too() {
+    // `opa build -t wasm -e dep/deny` lists `dep/summary` (which reads `deny`) in the
+    // manifest as well: OPA compiles the dependents of its entrypoints as entrypoints.
+    let bundle = Bundle::read(&fixture("dependents.tar.gz")).unwrap();
+    assert_eq!(bundle.entrypoints(), ["dep/deny", "dep/summary"]);
+    let doc = input(Some("web"), true, Some("root"));
+
+    // GAP (src/policy/mod.rs, `PolicyEngine::load`): with no `decision_entrypoints`, every
+    // manifest entrypoint decides, so `decide` reads `dep/summary` (an object without
+    // deny/warn/audit keys) as findings and fails, although the user built with `-e dep/deny`
+    // only. This documents the current behaviour.
+    let engine = PolicyEngine::load(bundle.clone(), &options())
+        .await
+        .unwrap();
+    assert_eq!(
+        engine.info().decision_entrypoints,
+        ["dep/deny", "dep/summary"]
+    );
+    let err = engine.decide(&doc).await.unwrap_err();
+    assert!(
+        matches!(&err, EngineError::InvalidResult(m) if m.contains("dep/summary")),
+        "{err}"
+    );
+    assert_eq!(
+        engine.evaluate("dep/summary", &doc).await.unwrap(),
+        json!({"denied": 2})
+    );
+
+    // Naming the decision entrypoint works.
+    let engine = PolicyEngine::load(
+        bundle,
+        &EngineOptions {
+            decision_entrypoints: Some(vec!["dep/deny".into()]),
+            ..options()
+        },
+    )
+    .await
+    .unwrap();
+    let d = engine.decide(&doc).await.unwrap();
+    let mut messages: Vec<&str> = d.violations.iter().map(|f| f.message.as_str()).collect();
+    messages.sort();
+    assert_eq!(messages, ["privileged", "root"]);
+}
+
 // --- findings as objects, one object entrypoint ----------------------------------------------
 
 #[tokio::test]

@@ -211,6 +211,13 @@ fn verdict(
     }
 }
 
+/// One control and its fixture directory.
+struct Case<'a> {
+    id: &'a str,
+    control: &'a Control,
+    dir: PathBuf,
+}
+
 /// The walk's state: engines (one per policy data), problems and counts.
 struct Walk {
     engine: PolicyEngine,
@@ -244,21 +251,19 @@ impl Walk {
 
     async fn judge(
         &mut self,
+        case: &Case<'_>,
         kind: &'static str,
-        dir: &Path,
         label: String,
-        id: &str,
-        control: &Control,
         expect: Expect,
         doc: &AdmissionRequest,
     ) {
-        let outcome = match self.engine_for(dir).await {
+        let outcome = match self.engine_for(&case.dir).await {
             Ok(engine) => engine.decide(doc).await.map_err(|e| e.to_string()),
             Err(e) => Err(e),
         };
         *self.judged.entry(kind).or_default() += 1;
         let problem = match outcome {
-            Ok(decision) => verdict(id, control, expect, doc, &decision),
+            Ok(decision) => verdict(case.id, case.control, expect, doc, &decision),
             Err(e) => Some(format!("evaluation failed: {e}")),
         };
         if let Some(p) = problem {
@@ -301,6 +306,11 @@ async fn every_control_denies_its_fail_fixtures_and_spares_its_pass_fixtures() {
     };
     for (id, control) in &catalogue {
         let dir = fixtures().join(id);
+        let case = Case {
+            id,
+            control,
+            dir: dir.clone(),
+        };
         let decides = |w: &str| control.where_.iter().any(|x| x == w);
         let is_exec = decides("exec");
         for (file, expect) in [
@@ -333,8 +343,7 @@ async fn every_control_denies_its_fail_fixtures_and_spares_its_pass_fixtures() {
                         match exec {
                             Ok(req) => {
                                 let label = format!("{} into {}", shown(&body_path), shown(&path));
-                                walk.judge("exec", &dir, label, id, control, exec_expect, &req)
-                                    .await;
+                                walk.judge(&case, "exec", label, exec_expect, &req).await;
                             }
                             Err(e) => walk.problems.push(e),
                         }
@@ -343,16 +352,14 @@ async fn every_control_denies_its_fail_fixtures_and_spares_its_pass_fixtures() {
                         let plain = json!({"Cmd": ["sh"]});
                         let req = engine_api::from_exec(&plain, &inspect).unwrap();
                         let label = format!("an exec without User into {}", shown(&path));
-                        walk.judge("exec", &dir, label, id, control, expect, &req)
-                            .await;
+                        walk.judge(&case, "exec", label, expect, &req).await;
                     }
                 }
             } else {
                 for doc in &docs {
                     let service = doc.origin.service.clone().unwrap_or_default();
                     let label = format!("{} (service {service})", shown(&path));
-                    walk.judge("compose", &dir, label, id, control, expect, doc)
-                        .await;
+                    walk.judge(&case, "compose", label, expect, doc).await;
                 }
             }
         }
@@ -380,7 +387,7 @@ async fn every_control_denies_its_fail_fixtures_and_spares_its_pass_fixtures() {
                 .and_then(|b| engine_api::from_create(&b, Some("app")).map_err(|e| e.to_string()));
             match req {
                 Ok(req) => {
-                    walk.judge("create", &dir, shown(&path), id, control, expect, &req)
+                    walk.judge(&case, "create", shown(&path), expect, &req)
                         .await
                 }
                 Err(e) => walk.problem(&path, e),

@@ -36,7 +36,9 @@ pub enum ImageRefError {
     )]
     Component(String),
     /// The tag breaks the grammar.
-    #[error("invalid tag {0:?}: up to 128 of letters, digits, `_`, `.`, `-`, not starting with `.` or `-`")]
+    #[error(
+        "invalid tag {0:?}: up to 128 of letters, digits, `_`, `.`, `-`, not starting with `.` or `-`"
+    )]
     Tag(String),
     /// The digest breaks the grammar.
     #[error("invalid digest {0:?}: expected `algorithm:hex`, e.g. `sha256:` and 64 hex digits")]
@@ -141,9 +143,9 @@ fn parse_digest(digest: &str) -> Result<String, ImageRefError> {
     let bad = || ImageRefError::Digest(digest.to_string());
     let (alg, hex) = digest.split_once(':').ok_or_else(bad)?;
     let alg_ok = !alg.is_empty()
-        && alg
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '.' | '_' | '-'));
+        && alg.chars().all(|c| {
+            c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '+' | '.' | '_' | '-')
+        });
     let hex_ok = hex.len() >= 32 && hex.chars().all(|c| c.is_ascii_hexdigit());
     let sha256_ok = alg != "sha256" || hex.len() == 64;
     if alg_ok && hex_ok && sha256_ok {
@@ -219,11 +221,17 @@ mod tests {
 
     #[test]
     fn registries_ports_and_digests() {
-        let r = p("localhost:5000/team/app:v1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+        let r = p(
+            "localhost:5000/team/app:v1@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        );
         assert_eq!(r.registry, "localhost:5000");
         assert_eq!(r.repository, "team/app");
         assert_eq!(r.tag.as_deref(), Some("v1"));
-        assert!(r.digest.as_deref().is_some_and(|d| d.starts_with("sha256:")));
+        assert!(
+            r.digest
+                .as_deref()
+                .is_some_and(|d| d.starts_with("sha256:"))
+        );
         assert_eq!(p("ghcr.io/org/tool").registry, "ghcr.io");
         assert_eq!(p("org/tool").registry, "docker.io");
         assert_eq!(p("org/tool").repository, "org/tool");

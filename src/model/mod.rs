@@ -21,4 +21,6 @@ pub use request::*;
 pub mod normalize;
 mod schema;
 
-pub use schema::{InputFieldError, InputValidationError, input_schema, json_path, validate_input_json};
+pub use schema::{
+    InputFieldError, InputValidationError, input_schema, json_path, validate_input_json,
+};

@@ -4,6 +4,7 @@
 //! their causes and exit 2. A policy failure (denied findings, failed tests) is not an error:
 //! the subcommand returns exit code 1.
 
+mod bench;
 mod build;
 mod eval;
 mod health;
@@ -42,6 +43,7 @@ enum Command {
     Eval(eval::Args),
     Serve(serve::Args),
     Health(health::Args),
+    Bench(bench::Args),
     Normalize(normalize::Args),
     Schema(schema::Args),
 }
@@ -180,6 +182,7 @@ pub fn main() -> ExitCode {
             Command::Eval(args) => eval::run(args).await,
             Command::Serve(args) => serve::run(args).await,
             Command::Health(args) => health::run(args).await,
+            Command::Bench(args) => bench::run(args).await,
             Command::Normalize(args) => normalize::run(args),
             Command::Schema(args) => schema::run(args),
         }

@@ -453,7 +453,10 @@ mod tests {
             ("policy.wasm".to_string(), b"\0asm".to_vec()),
         ];
         let e = Bundle::from_files("t", files).unwrap_err().to_string();
-        assert!(e.contains("data.json: data.a is defined by more than one data file"), "{e}");
+        assert!(
+            e.contains("data.json: data.a is defined by more than one data file"),
+            "{e}"
+        );
     }
 
     #[test]

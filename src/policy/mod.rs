@@ -151,6 +151,23 @@ pub struct PolicyInfo {
     pub load_duration: Duration,
 }
 
+/// The entrypoints to decide with, out of all a module declares: those that follow the
+/// conventions (`.../deny`, `violation`, `warn`, `audit`, or the library's
+/// `dockgate/main/decision`), when there are any. `opa build` also declares every rule that
+/// depends on a requested entrypoint; those are not findings and are left out.
+fn decision_shaped(all: Vec<String>) -> Vec<String> {
+    let shaped: Vec<String> = all
+        .iter()
+        .filter(|e| {
+            let last = e.rsplit('/').next().unwrap_or("");
+            matches!(last, "deny" | "violation" | "warn" | "audit")
+                || e.as_str() == crate::build::DEFAULT_ENTRYPOINT
+        })
+        .cloned()
+        .collect();
+    if shaped.is_empty() { all } else { shaped }
+}
+
 /// A loaded bundle, ready to evaluate. Cheap to share behind an `Arc`.
 pub struct PolicyEngine {
     info: PolicyInfo,
@@ -191,8 +208,8 @@ impl PolicyEngine {
             .collect();
         let decision_entrypoints = match &options.decision_entrypoints {
             Some(list) => list.clone(),
-            None if !declared.is_empty() => declared,
-            None => entrypoints.clone(),
+            None if !declared.is_empty() => decision_shaped(declared),
+            None => decision_shaped(entrypoints.clone()),
         };
         for e in &decision_entrypoints {
             if !entrypoints.contains(e) {

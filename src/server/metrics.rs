@@ -180,7 +180,7 @@ pub async fn serve(
             let svc = service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
                 let metrics = metrics.clone();
                 async move {
-                    let resp = if req.uri().path() == "/metrics" {
+                    if req.uri().path() == "/metrics" {
                         hyper::Response::builder()
                             .header(
                                 "content-type",
@@ -191,8 +191,7 @@ pub async fn serve(
                         hyper::Response::builder()
                             .status(404)
                             .body(Full::new(Bytes::from_static(b"not found: try /metrics\n")))
-                    };
-                    resp
+                    }
                 }
             });
             let _ = hyper::server::conn::http1::Builder::new()

@@ -136,12 +136,15 @@ impl ServerConfig {
                 "nothing to listen on: give --listen ADDR and/or --socket PATH".into(),
             ));
         }
-        if self.tls.is_none() && !self.insecure {
-            if let Some(a) = self.listen.iter().find(|a| !a.ip().is_loopback()) {
-                return Err(ServerError::Config(format!(
-                    "refusing plaintext gRPC on {a}, which is not a loopback address: configure TLS (--tls-cert/--tls-key, and --client-ca for mTLS) or pass --insecure"
-                )));
-            }
+        if let Some(a) = self
+            .listen
+            .iter()
+            .find(|a| !a.ip().is_loopback())
+            .filter(|_| self.tls.is_none() && !self.insecure)
+        {
+            return Err(ServerError::Config(format!(
+                "refusing plaintext gRPC on {a}, which is not a loopback address: configure TLS (--tls-cert/--tls-key, and --client-ca for mTLS) or pass --insecure"
+            )));
         }
         let mtls = self.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
         if !self.roles.is_empty() && !mtls {
@@ -334,15 +337,15 @@ fn spawn_reload_triggers(
         });
     }
     let mut _watcher = None;
-    if watch_files {
-        if let Some(path) = state.source().watch_path().cloned() {
+    if let Some(path) = state.source().watch_path().cloned().filter(|_| watch_files) {
+        {
             use notify::Watcher;
             let tx = tx.clone();
             let handler = move |res: notify::Result<notify::Event>| {
-                if let Ok(ev) = res {
-                    if ev.kind.is_modify() || ev.kind.is_create() || ev.kind.is_remove() {
-                        let _ = tx.try_send("file change");
-                    }
+                if let Ok(ev) = res
+                    && (ev.kind.is_modify() || ev.kind.is_create() || ev.kind.is_remove())
+                {
+                    let _ = tx.try_send("file change");
                 }
             };
             match notify::recommended_watcher(handler) {

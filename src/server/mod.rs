@@ -14,6 +14,7 @@ mod access;
 mod convert;
 mod decision_log;
 mod metrics;
+mod oversize;
 pub mod pb;
 mod service;
 mod source;
@@ -219,11 +220,13 @@ pub async fn run(
         max_input_bytes: config.max_message_bytes,
     };
     let grpc = pb::policy_service_server::PolicyServiceServer::new(svc)
-        // Hard cap above the checked limit, so oversize inputs get INVALID_ARGUMENT with the
-        // limit named, and anything far larger is refused before it is decoded.
-        .max_decoding_message_size(config.max_message_bytes + 64 * 1024)
+        // Refused before decoding; `oversize` turns tonic's status into INVALID_ARGUMENT.
+        .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(64 * 1024 * 1024);
     let layers = tower::ServiceBuilder::new()
+        .map_response(oversize::rewrite::<tonic::body::Body>(
+            config.max_message_bytes,
+        ))
         .load_shed()
         .concurrency_limit(config.max_concurrency)
         .into_inner();

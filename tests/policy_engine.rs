@@ -505,3 +505,55 @@ async fn concurrent_wasm_results_equal_native_regorus() {
         assert_eq!(compared, 16 * requests.len());
     }
 }
+
+/// Temporaries freed during an evaluation are reused by it: thousands of regex matches (each
+/// compiles a regex of a few hundred KB) fit in a small memory limit.
+#[tokio::test]
+async fn memory_freed_during_an_evaluation_is_reused() {
+    let src = PolicySources::from_memory(
+        vec![(
+            "p.rego".into(),
+            r#"package p
+
+deny contains name if {
+	some name, _ in input.env
+	regex.match(`(?i)^(.*_)?(password|passwd|secret|token|api_key|private_key)$`, name)
+}
+"#
+            .into(),
+        )],
+        json!({}),
+    );
+    let bundle = build(
+        &src,
+        &BuildOptions {
+            entrypoints: vec!["p/deny".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let engine = PolicyEngine::load(
+        bundle,
+        &EngineOptions {
+            pool_size: 1,
+            eval_timeout: Duration::from_secs(30),
+            memory_limit_bytes: 64 * 1024 * 1024,
+            ..EngineOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut env = serde_json::Map::new();
+    for i in 0..3000 {
+        env.insert(format!("VAR_{i}"), json!("x"));
+    }
+    env.insert("DB_PASSWORD".into(), json!("x"));
+    let d = engine.decide(&json!({"env": env})).await.unwrap();
+    assert_eq!(d.violations.len(), 1, "{d:?}");
+    assert_eq!(d.violations[0].message, "DB_PASSWORD");
+    assert!(
+        engine.instance_memory_peak() <= 64 * 1024 * 1024,
+        "{}",
+        engine.instance_memory_peak()
+    );
+}

@@ -3,8 +3,13 @@
 //! OPA's ABI exposes the heap as a single pointer (`opa_heap_ptr_get`/`_set`): the host
 //! snapshots it once the policy and its data are loaded and rewinds to it before each
 //! evaluation. A bump allocator whose top is that pointer gives exactly those semantics:
-//! rewinding frees everything allocated since. `dealloc` only reclaims the most recent
-//! allocation; everything else is reclaimed by the host's rewind.
+//! rewinding frees everything allocated since.
+//!
+//! So that an evaluation does not grow memory with every temporary (a compiled regex is
+//! ~200 KB), blocks up to 64 KiB come in power-of-two size classes and freed blocks go on a
+//! per-class free list, reused by later allocations of the same class. Every rewind empties
+//! the free lists (their blocks may be above the new top). Larger or over-aligned blocks are
+//! bumped and reclaimed by the rewind (or at once when they are the most recent block).
 //!
 //! This module holds every `unsafe` block of the runtime that touches memory, each with its
 //! `SAFETY:` argument.
@@ -30,6 +35,47 @@ unsafe impl Sync for Bump {}
 static BUMP: Bump = Bump {
     top: UnsafeCell::new(0),
 };
+
+/// Size classes: 16 B (2^4) to 64 KiB (2^16).
+const MIN_CLASS: u32 = 4;
+const MAX_CLASS: u32 = 16;
+const CLASSES: usize = (MAX_CLASS - MIN_CLASS + 1) as usize;
+/// Blocks are 16-aligned; requests with a larger alignment bypass the classes.
+const CLASS_ALIGN: usize = 16;
+
+struct FreeLists {
+    heads: UnsafeCell<[usize; CLASSES]>,
+}
+
+// SAFETY: single-threaded, as `Bump`.
+unsafe impl Sync for FreeLists {}
+
+static FREE: FreeLists = FreeLists {
+    heads: UnsafeCell::new([0; CLASSES]),
+};
+
+/// The class index of `layout`, if it is served by the free lists.
+fn class_of(layout: &Layout) -> Option<usize> {
+    if layout.align() > CLASS_ALIGN || layout.size() > 1 << MAX_CLASS {
+        return None;
+    }
+    let bits = layout
+        .size()
+        .max(1)
+        .next_power_of_two()
+        .trailing_zeros()
+        .max(MIN_CLASS);
+    Some((bits - MIN_CLASS) as usize)
+}
+
+fn class_size(class: usize) -> usize {
+    1 << (class as u32 + MIN_CLASS)
+}
+
+fn clear_free_lists() {
+    // SAFETY: single-threaded; plain write.
+    unsafe { *FREE.heads.get() = [0; CLASSES] }
+}
 
 #[global_allocator]
 static ALLOCATOR: BumpAlloc = BumpAlloc;
@@ -60,10 +106,31 @@ pub fn top() -> usize {
     if t == 0 { heap_start() } else { t }
 }
 
-/// Rewinds or advances the heap top (OPA's `opa_heap_ptr_set`).
+/// Rewinds or advances the heap top (OPA's `opa_heap_ptr_set`, and `opa_eval`'s heap
+/// address): forgets the free lists, whose blocks may lie above the new top.
 pub fn set_top(addr: usize) {
+    clear_free_lists();
+    set_bump(addr);
+}
+
+fn set_bump(addr: usize) {
     // SAFETY: single-threaded; plain write.
     unsafe { *BUMP.top.get() = addr }
+}
+
+/// Carves `size` bytes aligned to `align` off the top, growing memory as needed.
+fn bump(size: usize, align: usize) -> *mut u8 {
+    let Some(start) = align_up(top(), align) else {
+        return core::ptr::null_mut();
+    };
+    let Some(end) = start.checked_add(size) else {
+        return core::ptr::null_mut();
+    };
+    if !ensure_memory(end) {
+        return core::ptr::null_mut();
+    }
+    set_bump(end);
+    start as *mut u8
 }
 
 fn ensure_memory(end: usize) -> bool {
@@ -82,44 +149,67 @@ fn ensure_memory(end: usize) -> bool {
 // crate's memory discipline).
 unsafe impl GlobalAlloc for BumpAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let Some(start) = align_up(top(), layout.align()) else {
-            return core::ptr::null_mut();
+        let Some(class) = class_of(&layout) else {
+            return bump(layout.size(), layout.align());
         };
-        let Some(end) = start.checked_add(layout.size()) else {
-            return core::ptr::null_mut();
-        };
-        if !ensure_memory(end) {
-            return core::ptr::null_mut();
+        // SAFETY: single-threaded. A non-zero head is a block of this class freed since the
+        // last rewind (so below the top and not in use), whose first word holds the next.
+        unsafe {
+            let heads = &mut *FREE.heads.get();
+            let head = heads[class];
+            if head != 0 {
+                heads[class] = *(head as *const usize);
+                return head as *mut u8;
+            }
         }
-        set_top(end);
-        start as *mut u8
+        bump(class_size(class), CLASS_ALIGN)
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if ptr as usize + layout.size() == top() {
-            set_top(ptr as usize);
+        match class_of(&layout) {
+            Some(class) => {
+                // SAFETY: `ptr` is a live block of `class_size(class)` >= 16 bytes, 16-aligned,
+                // that the caller gives up; we store the list link in its first word.
+                unsafe {
+                    let heads = &mut *FREE.heads.get();
+                    *(ptr as *mut usize) = heads[class];
+                    heads[class] = ptr as usize;
+                }
+            }
+            None => {
+                if ptr as usize + layout.size() == top() {
+                    set_bump(ptr as usize);
+                }
+            }
         }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        // Grow or shrink in place when this is the most recent block.
-        if ptr as usize + layout.size() == top() {
+        // Same class: the block already has room.
+        // SAFETY: `new_layout` keeps the caller's (valid) alignment; the size is the caller's.
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        let (old_class, new_class) = (class_of(&layout), class_of(&new_layout));
+        if old_class.is_some() && old_class == new_class {
+            return ptr;
+        }
+        // A large most-recent block grows or shrinks in place.
+        if old_class.is_none() && new_class.is_none() && ptr as usize + layout.size() == top() {
             let Some(end) = (ptr as usize).checked_add(new_size) else {
                 return core::ptr::null_mut();
             };
             if !ensure_memory(end) {
                 return core::ptr::null_mut();
             }
-            set_top(end);
+            set_bump(end);
             return ptr;
         }
-        // SAFETY: `new_layout` is valid (same align, size checked by the caller's contract);
-        // the old block stays valid until we copy from it.
+        // SAFETY: `new_layout` is valid; the old block stays valid until it is copied and
+        // freed.
         unsafe {
-            let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
             let new = self.alloc(new_layout);
             if !new.is_null() {
                 core::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                self.dealloc(ptr, layout);
             }
             new
         }

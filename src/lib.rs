@@ -15,6 +15,7 @@
 //! - [`library`]: the built-in default policy library (`policies/`), compiled in;
 //! - [`compose`] and [`engine_api`]: adapters from compose files and Engine API bodies.
 
+pub mod authz;
 pub mod build;
 pub mod client;
 pub mod compose;

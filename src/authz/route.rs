@@ -42,7 +42,7 @@ pub fn split_uri(uri: &str) -> (&str, &str) {
     let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
     let path = match path.strip_prefix("/v") {
         Some(rest) => {
-            let (ver, tail) = rest.split_once('/').unwrap_or((rest, ""));
+            let (ver, _) = rest.split_once('/').unwrap_or((rest, ""));
             if !ver.is_empty() && ver.chars().all(|c| c.is_ascii_digit() || c == '.') {
                 &path[2 + ver.len()..]
             } else {

@@ -127,7 +127,8 @@ pub enum Reach {
 
 /// A running `dockgate serve`.
 pub struct Server {
-    child: Child,
+    child: Mutex<Child>,
+    pid: u32,
     /// Standard output (JSON logs, the decision log).
     pub stdout: Captured,
     /// Standard error.
@@ -164,7 +165,8 @@ impl Server {
         let (stdout, h1) = Captured::spawn(child.stdout.take().expect("stdout"));
         let (stderr, h2) = Captured::spawn(child.stderr.take().expect("stderr"));
         let mut server = Self {
-            child,
+            pid: child.id(),
+            child: Mutex::new(child),
             stdout,
             stderr,
             uri: String::new(),
@@ -180,7 +182,7 @@ impl Server {
         let deadline = Instant::now() + READY_DEADLINE;
         let mut last_err = String::from("nothing tried yet");
         loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
+            if let Some(status) = self.try_wait() {
                 // Let the readers drain the pipes before printing them.
                 std::thread::sleep(Duration::from_millis(100));
                 panic!(
@@ -239,7 +241,12 @@ impl Server {
 
     /// The process id.
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.pid
+    }
+
+    /// The exit status, if the process has exited.
+    pub fn try_wait(&self) -> Option<ExitStatus> {
+        self.child.lock().unwrap().try_wait().expect("try_wait")
     }
 
     /// Sends a signal (`HUP`, `TERM`, …) with `kill(1)`.
@@ -254,19 +261,28 @@ impl Server {
 
     /// Waits (bounded) for the process to exit; panics with its output if it does not.
     pub async fn wait_exit(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + WAIT_DEADLINE;
-        loop {
-            if let Some(st) = self.child.try_wait().expect("try_wait") {
-                for h in self.readers.drain(..) {
-                    let _ = h.join();
-                }
-                return st;
-            }
-            if Instant::now() > deadline {
+        self.wait_exit_within(WAIT_DEADLINE)
+            .await
+            .unwrap_or_else(|| {
                 panic!(
                     "dockgate serve did not exit within {WAIT_DEADLINE:?}\n{}",
                     self.logs()
-                );
+                )
+            })
+    }
+
+    /// Waits up to `limit` for the process to exit (`None`: still running).
+    pub async fn wait_exit_within(&mut self, limit: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(st) = self.try_wait() {
+                for h in self.readers.drain(..) {
+                    let _ = h.join();
+                }
+                return Some(st);
+            }
+            if Instant::now() > deadline {
+                return None;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -274,8 +290,13 @@ impl Server {
 
     /// Both outputs, for failure messages.
     pub fn logs(&self) -> String {
+        let status = match self.try_wait() {
+            Some(st) => format!("exited: {st}"),
+            None => "running".to_string(),
+        };
         format!(
-            "--- server stdout ---\n{}\n--- server stderr ---\n{}\n---",
+            "--- server (pid {}, {status}) stdout ---\n{}\n--- server stderr ---\n{}\n---",
+            self.pid,
             self.stdout.text(),
             self.stderr.text()
         )
@@ -312,9 +333,10 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+        let child = self.child.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Ok(None) = child.try_wait() {
+            let _ = child.kill();
+            let _ = child.wait();
         }
     }
 }

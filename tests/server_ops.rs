@@ -13,7 +13,8 @@ use dockgate::client::ClientTls;
 use dockgate::model::AdmissionRequest;
 use dockgate::server::pb;
 use server_support::{
-    Captured, Reach, Server, WAIT_DEADLINE, container, evaluate, free_port, http_get, metric,
+    Captured, Reach, SLOW_POLICY, Server, WAIT_DEADLINE, container, evaluate, free_port, http_get,
+    metric, slow_request,
 };
 use tonic::Streaming;
 
@@ -329,43 +330,16 @@ async fn a_watch_stream_outlives_the_call_timeout() {
     assert_eq!(next_record(&mut all).await.audit_id, d.audit_id);
 }
 
-/// A policy that spins for a while when the container has the label `spin` (a number),
-/// so calls stay in flight; denies privileged containers.
-const SLOW: &str = r#"package dockgate.main
-
-spin := to_number(input.container.labels.spin)
-
-spin := 0 if not input.container.labels.spin
-
-busy := true if {
-	every i in numbers.range(1, spin) {
-		every j in numbers.range(1, spin) {
-			i * j != -1
-		}
-	}
-} else := false
-
-deny contains {"id": "SLOW-1", "msg": "privileged"} if input.container.privileged
-
-decision := {"deny": deny, "warn": [], "audit": [], "busy": busy}
-"#;
-
 /// How much the slow calls spin (spin² iterations: each evaluation takes about two seconds
 /// on a 2-core machine).
-const SPIN: &str = "2500";
-
-fn slow_request(name: &str) -> pb::EvaluateRequest {
-    let mut r = container(name, IMAGE, true, &[]);
-    r.container.labels.insert("spin".into(), SPIN.into());
-    evaluate(&r)
-}
+const SPIN: u32 = 2500;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_drains_in_flight_calls_exits_0_and_removes_the_socket() {
     let dir = tempfile::tempdir().unwrap();
     let pol = dir.path().join("policies");
     std::fs::create_dir(&pol).unwrap();
-    std::fs::write(pol.join("main.rego"), SLOW).unwrap();
+    std::fs::write(pol.join("main.rego"), SLOW_POLICY).unwrap();
     let sock = dir.path().join("dg.sock");
     let args: Vec<OsString> = vec![
         "--socket".into(),
@@ -393,7 +367,7 @@ async fn sigterm_drains_in_flight_calls_exits_0_and_removes_the_socket() {
         .into_iter()
         .map(|n| {
             let mut c = c.clone();
-            tokio::spawn(async move { c.evaluate(slow_request(n)).await })
+            tokio::spawn(async move { c.evaluate(slow_request(n, SPIN)).await })
         })
         .collect();
     // The first decision is out: the other two calls are in the server (one evaluating,

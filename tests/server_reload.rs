@@ -19,7 +19,7 @@ use dockgate::server::pb;
 use dockgate::server::pb::policy_service_client::PolicyServiceClient;
 use server_support::{
     Reach, Server, WAIT_DEADLINE, container, dockgate, evaluate, free_port, http_get, metric,
-    run_bounded, violation_ids,
+    policy_dir, run_bounded, violation_ids,
 };
 use tonic::Code;
 use tonic::transport::Channel;
@@ -58,15 +58,6 @@ const NO_ENTRYPOINT: &str =
 /// The probe request: not privileged, from docker.io. v1 allows it, v2 denies it (ORG-2).
 fn probe() -> pb::EvaluateRequest {
     evaluate(&container("probe", "nginx:1.27-alpine", false, &[]))
-}
-
-/// A policy directory holding `main.rego`.
-fn policy_dir(text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let pol = dir.path().join("policies");
-    std::fs::create_dir(&pol).unwrap();
-    std::fs::write(pol.join("main.rego"), text).unwrap();
-    (dir, pol)
 }
 
 /// Replaces `main.rego` the way editors do: write a temporary file, rename it over.

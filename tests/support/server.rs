@@ -159,12 +159,19 @@ impl Server {
     }
 
     /// Like [`Server::start`], for a prepared command (`dockgate serve …`).
-    pub async fn start_cmd(mut cmd: Command, reach: Reach, tls: ClientTls) -> Self {
+    pub async fn start_cmd(cmd: Command, reach: Reach, tls: ClientTls) -> Self {
+        let mut server = Self::spawn(cmd, tls);
+        server.wait_ready(reach).await;
+        server
+    }
+
+    /// Starts a prepared command without waiting for it (see [`Server::wait_ready`]).
+    pub fn spawn(mut cmd: Command, tls: ClientTls) -> Self {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn dockgate serve");
         let (stdout, h1) = Captured::spawn(child.stdout.take().expect("stdout"));
         let (stderr, h2) = Captured::spawn(child.stderr.take().expect("stderr"));
-        let mut server = Self {
+        Self {
             pid: child.id(),
             child: Mutex::new(child),
             stdout,
@@ -173,12 +180,11 @@ impl Server {
             tcp: None,
             tls,
             readers: vec![h1, h2],
-        };
-        server.wait_ready(reach).await;
-        server
+        }
     }
 
-    async fn wait_ready(&mut self, reach: Reach) {
+    /// Waits (bounded) until health reports SERVING through `reach`; sets `uri` and `tcp`.
+    pub async fn wait_ready(&mut self, reach: Reach) {
         let deadline = Instant::now() + READY_DEADLINE;
         let mut last_err = String::from("nothing tried yet");
         loop {
@@ -357,6 +363,13 @@ pub async fn health(uri: &str, tls: &ClientTls) -> Result<ServingStatus, String>
 
 /// Runs a command that must finish by itself, within [`WAIT_DEADLINE`]; kills it otherwise.
 pub fn run_bounded(cmd: &mut Command) -> Output {
+    let desc = format!("{cmd:?}");
+    run_bounded_for(cmd, WAIT_DEADLINE)
+        .unwrap_or_else(|| panic!("{desc} still running after {WAIT_DEADLINE:?}"))
+}
+
+/// Runs a command for at most `limit`: its output, or `None` (killed) if it was still running.
+pub fn run_bounded_for(cmd: &mut Command, limit: Duration) -> Option<Output> {
     let mut child = cmd
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -364,7 +377,7 @@ pub fn run_bounded(cmd: &mut Command) -> Output {
         .expect("spawn");
     let (out, h1) = Captured::spawn(child.stdout.take().expect("stdout"));
     let (err, h2) = Captured::spawn(child.stderr.take().expect("stderr"));
-    let deadline = Instant::now() + WAIT_DEADLINE;
+    let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(st) = child.try_wait().expect("try_wait") {
             break st;
@@ -373,20 +386,16 @@ pub fn run_bounded(cmd: &mut Command) -> Output {
             let _ = child.kill();
             let _ = child.wait();
             let _ = (h1.join(), h2.join());
-            panic!(
-                "{cmd:?} still running after {WAIT_DEADLINE:?}\nstdout: {}\nstderr: {}",
-                out.text(),
-                err.text()
-            );
+            return None;
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     let _ = (h1.join(), h2.join());
-    Output {
+    Some(Output {
         status,
         stdout: out.text().into_bytes(),
         stderr: err.text().into_bytes(),
-    }
+    })
 }
 
 /// `GET path` over plain HTTP/1.1; returns (status code, body).
@@ -484,6 +493,45 @@ pub fn evaluate(req: &AdmissionRequest) -> pb::EvaluateRequest {
     pb::EvaluateRequest {
         admission_request_json: serde_json::to_string(req).expect("serialize"),
     }
+}
+
+/// A policy (for `--policies`) that spins when the container has the label `spin` (a
+/// number: spin² iterations), so calls stay in flight; denies privileged containers
+/// (`SLOW-1`). `every` keeps the loop's memory flat (a comprehension of the same size runs
+/// into the 256 MiB instance limit).
+pub const SLOW_POLICY: &str = r#"package dockgate.main
+
+spin := to_number(input.container.labels.spin)
+
+spin := 0 if not input.container.labels.spin
+
+busy := true if {
+	every i in numbers.range(1, spin) {
+		every j in numbers.range(1, spin) {
+			i * j != -1
+		}
+	}
+} else := false
+
+deny contains {"id": "SLOW-1", "msg": "privileged"} if input.container.privileged
+
+decision := {"deny": deny, "warn": [], "audit": [], "busy": busy}
+"#;
+
+/// A privileged container named `name` that makes [`SLOW_POLICY`] spin `spin`² times.
+pub fn slow_request(name: &str, spin: u32) -> pb::EvaluateRequest {
+    let mut r = container(name, "nginx:1.27-alpine", true, &[]);
+    r.container.labels.insert("spin".into(), spin.to_string());
+    evaluate(&r)
+}
+
+/// A directory `policies/` under a new temp dir holding `main.rego` = `text`.
+pub fn policy_dir(text: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pol = dir.path().join("policies");
+    std::fs::create_dir(&pol).expect("mkdir");
+    std::fs::write(pol.join("main.rego"), text).expect("write main.rego");
+    (dir, pol)
 }
 
 /// Rule ids of a decision's violations.

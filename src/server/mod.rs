@@ -1,8 +1,10 @@
 //! The gRPC policy server (`dockgate serve`).
 //!
 //! Assembled in [`run`], in the order a request travels: listener (TCP with optional TLS/mTLS,
-//! or a unix socket) → tower layers (per-call timeout, global concurrency limit with load
-//! shedding) → message size limits → the `dockgate.v1.PolicyService` (plus standard health and
+//! or a unix socket) → message size limits (a tower layer names the configured limit) →
+//! the service, where policy calls (Evaluate, CheckCompose) are shed past the concurrency
+//! limit (UNAVAILABLE) and cut at the per-call timeout (DEADLINE_EXCEEDED) — health,
+//! reflection and admin calls never are → the `dockgate.v1.PolicyService` (plus standard health and
 //! reflection) → the policy state (atomically swapped engines) → the engine.
 //!
 //! - `pb`: generated code; `convert`: domain ↔ protobuf and errors → `Status`;
@@ -218,22 +220,26 @@ pub async fn run(
         metrics: metrics.clone(),
         access,
         max_input_bytes: config.max_message_bytes,
+        stopping: stop_rx.clone(),
+        in_flight: Arc::new(tokio::sync::Semaphore::new(config.max_concurrency)),
+        max_concurrency: config.max_concurrency,
+        call_timeout: config.call_timeout,
     };
     let grpc = pb::policy_service_server::PolicyServiceServer::new(svc)
         // Refused before decoding; `oversize` turns tonic's status into INVALID_ARGUMENT.
         .max_decoding_message_size(config.max_message_bytes)
         .max_encoding_message_size(64 * 1024 * 1024);
+    // Timeouts and shedding apply to policy calls only, inside the service (health, reflection,
+    // Reload and WatchDecisions are never shed or cut short).
     let layers = tower::ServiceBuilder::new()
         .map_response(oversize::rewrite::<tonic::body::Body>(
             config.max_message_bytes,
         ))
-        .load_shed()
-        .concurrency_limit(config.max_concurrency)
         .into_inner();
 
     let mut servers = tokio::task::JoinSet::new();
     let make_router = |tls: Option<ServerTlsConfig>| -> Result<_, ServerError> {
-        let mut builder = Server::builder().timeout(config.call_timeout);
+        let mut builder = Server::builder();
         if let Some(t) = tls {
             builder = builder
                 .tls_config(t)
@@ -276,9 +282,7 @@ pub async fn run(
         });
     }
     for path in &config.sockets {
-        if path.exists() {
-            let _ = std::fs::remove_file(path);
-        }
+        prepare_socket_path(path).await?;
         let listener = tokio::net::UnixListener::bind(path).map_err(|e| ServerError::Listen {
             addr: path.display().to_string(),
             message: e.to_string(),
@@ -322,6 +326,33 @@ pub async fn run(
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Makes `path` free for a new socket: a stale socket is removed; a live one (another server
+/// answers) or anything that is not a socket is left alone and refused.
+async fn prepare_socket_path(path: &std::path::Path) -> Result<(), ServerError> {
+    use std::os::unix::fs::FileTypeExt;
+    let refuse = |message: String| ServerError::Listen {
+        addr: path.display().to_string(),
+        message,
+    };
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(refuse(e.to_string())),
+    };
+    if !meta.file_type().is_socket() {
+        return Err(refuse(
+            "a file that is not a socket is in the way: remove it or choose another --socket path"
+                .into(),
+        ));
+    }
+    if tokio::net::UnixStream::connect(path).await.is_ok() {
+        return Err(refuse(
+            "another server is listening on this socket: stop it or choose another path".into(),
+        ));
+    }
+    std::fs::remove_file(path).map_err(|e| refuse(format!("cannot remove the stale socket: {e}")))
 }
 
 /// SIGHUP and (optionally) changes of the policy path reload the policies.

@@ -6,7 +6,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Instant;
 
-use tokio_stream::{Stream, StreamExt, wrappers::BroadcastStream};
+use tokio_stream::wrappers::{BroadcastStream, WatchStream};
+use tokio_stream::{Stream, StreamExt};
 use tonic::{Request, Response, Status};
 
 use super::access::Access;
@@ -30,6 +31,15 @@ pub struct PolicyService {
     pub(super) access: Arc<Access>,
     /// Largest `admission_request_json` / compose file accepted.
     pub(super) max_input_bytes: usize,
+    /// Becomes true when the server starts shutting down.
+    pub(super) stopping: tokio::sync::watch::Receiver<bool>,
+    /// Policy calls in flight (Evaluate, CheckCompose); health, reflection and admin calls are
+    /// never shed.
+    pub(super) in_flight: Arc<tokio::sync::Semaphore>,
+    /// The `--max-concurrency` figure, for messages.
+    pub(super) max_concurrency: usize,
+    /// Per-call time limit of policy calls.
+    pub(super) call_timeout: std::time::Duration,
 }
 
 impl PolicyService {
@@ -68,41 +78,32 @@ impl PolicyService {
         ))
     }
 
-    fn too_large(&self, what: &str, len: usize) -> Option<Status> {
-        (len > self.max_input_bytes).then(|| {
-            Status::invalid_argument(format!(
-                "{what} is {len} bytes; the limit is {} bytes",
-                self.max_input_bytes
+    /// Admits a policy call or sheds it with UNAVAILABLE (retryable) when too many run.
+    fn admit(&self) -> Result<tokio::sync::OwnedSemaphorePermit, Status> {
+        self.in_flight.clone().try_acquire_owned().map_err(|_| {
+            Status::unavailable(format!(
+                "server overloaded: {} policy calls in flight (--max-concurrency); retry with backoff",
+                self.max_concurrency
             ))
         })
     }
 
-    fn info(&self) -> pb::PolicyInfo {
-        let mut info = pb::PolicyInfo {
-            last_reload_error: self.state.last_error(),
-            reload_failures: self.state.failures(),
-            ..Default::default()
-        };
-        if let Some(l) = self.state.current() {
-            let i = l.engine.info();
-            info.revision.clone_from(&i.revision);
-            info.entrypoints.clone_from(&i.decision_entrypoints);
-            info.loaded_at_unix_ms = i
-                .loaded_at
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
-            info.profile.clone_from(&l.profile);
-            info.origin.clone_from(&i.origin);
-        }
-        info
+    /// Runs a policy call under the per-call time limit (DEADLINE_EXCEEDED past it).
+    async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = Result<T, Status>>,
+    ) -> Result<T, Status> {
+        tokio::time::timeout(self.call_timeout, call)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Status::deadline_exceeded(format!(
+                    "the call took longer than {:?} (--call-timeout-ms)",
+                    self.call_timeout
+                )))
+            })
     }
-}
 
-type RecordStream = Pin<Box<dyn Stream<Item = Result<pb::DecisionRecord, Status>> + Send>>;
-
-#[tonic::async_trait]
-impl pb::policy_service_server::PolicyService for PolicyService {
-    async fn evaluate(
+    async fn evaluate_call(
         &self,
         request: Request<pb::EvaluateRequest>,
     ) -> Result<Response<pb::Decision>, Status> {
@@ -130,7 +131,7 @@ impl pb::policy_service_server::PolicyService for PolicyService {
         )))
     }
 
-    async fn check_compose(
+    async fn check_compose_call(
         &self,
         request: Request<pb::CheckComposeRequest>,
     ) -> Result<Response<pb::CheckComposeResponse>, Status> {
@@ -234,6 +235,56 @@ impl pb::policy_service_server::PolicyService for PolicyService {
         }))
     }
 
+    fn too_large(&self, what: &str, len: usize) -> Option<Status> {
+        (len > self.max_input_bytes).then(|| {
+            Status::invalid_argument(format!(
+                "{what} is {len} bytes; the limit is {} bytes",
+                self.max_input_bytes
+            ))
+        })
+    }
+
+    fn info(&self) -> pb::PolicyInfo {
+        let mut info = pb::PolicyInfo {
+            last_reload_error: self.state.last_error(),
+            reload_failures: self.state.failures(),
+            ..Default::default()
+        };
+        if let Some(l) = self.state.current() {
+            let i = l.engine.info();
+            info.revision.clone_from(&i.revision);
+            info.entrypoints.clone_from(&i.decision_entrypoints);
+            info.loaded_at_unix_ms = i
+                .loaded_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+            info.profile.clone_from(&l.profile);
+            info.origin.clone_from(&i.origin);
+        }
+        info
+    }
+}
+
+type RecordStream = Pin<Box<dyn Stream<Item = Result<pb::DecisionRecord, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl pb::policy_service_server::PolicyService for PolicyService {
+    async fn evaluate(
+        &self,
+        request: Request<pb::EvaluateRequest>,
+    ) -> Result<Response<pb::Decision>, Status> {
+        let _permit = self.admit()?;
+        self.bounded(self.evaluate_call(request)).await
+    }
+
+    async fn check_compose(
+        &self,
+        request: Request<pb::CheckComposeRequest>,
+    ) -> Result<Response<pb::CheckComposeResponse>, Status> {
+        let _permit = self.admit()?;
+        self.bounded(self.check_compose_call(request)).await
+    }
+
     async fn get_policy_info(
         &self,
         _request: Request<pb::GetPolicyInfoRequest>,
@@ -246,7 +297,13 @@ impl pb::policy_service_server::PolicyService for PolicyService {
         request: Request<pb::ReloadRequest>,
     ) -> Result<Response<pb::PolicyInfo>, Status> {
         self.access.require_admin(&request, "Reload")?;
-        self.state.reload().await.map_err(|e| {
+        // The reload runs in its own task: a call that times out or is cancelled does not
+        // abandon a load halfway (the caller may see DEADLINE_EXCEEDED; the load completes).
+        let state = self.state.clone();
+        let outcome = tokio::spawn(async move { state.reload().await })
+            .await
+            .map_err(|e| Status::internal(format!("reload task failed: {e}")))?;
+        outcome.map_err(|e| {
             Status::failed_precondition(format!(
                 "reload failed; the previous policies keep serving: {e}"
             ))
@@ -262,12 +319,27 @@ impl pb::policy_service_server::PolicyService for PolicyService {
     ) -> Result<Response<Self::WatchDecisionsStream>, Status> {
         self.access.require_admin(&request, "WatchDecisions")?;
         let denied_only = request.get_ref().denied_only;
-        let stream = BroadcastStream::new(self.log.subscribe()).filter_map(move |r| match r {
+        enum Event {
+            Record(Box<Result<pb::DecisionRecord, Status>>),
+            Stop,
+        }
+        let records = BroadcastStream::new(self.log.subscribe()).filter_map(move |r| match r {
             Ok(rec) if denied_only && rec.allowed => None,
-            Ok(rec) => Some(Ok(rec)),
+            Ok(rec) => Some(Event::Record(Box::new(Ok(rec)))),
             // A slow watcher misses records rather than slowing decisions down.
             Err(_) => None,
         });
+        // Streams end at shutdown, so draining does not wait for them forever.
+        let stop = WatchStream::new(self.stopping.clone())
+            .filter(|stopping| *stopping)
+            .map(|_| Event::Stop);
+        let stream = records
+            .merge(stop)
+            .take_while(|e| matches!(e, Event::Record(_)))
+            .filter_map(|e| match e {
+                Event::Record(r) => Some(*r),
+                Event::Stop => None,
+            });
         Ok(Response::new(Box::pin(stream)))
     }
 

@@ -1,6 +1,17 @@
 # Shared helpers of the dockgate policy library: policy data with defaults, the subject of
 # messages, the finding constructor, and normalisation of users, capabilities, security
 # options, paths and dates.
+#
+# Cost (regorus, natively and inside the wasm module; every decision is a fresh evaluation):
+# - a rule's value is computed once per evaluation, a function's result on every call: what
+#   many rules need (policy data tables, the subject, the catalogue) is a rule, not a function;
+# - other packages refer to the rules of this package by their full path
+#   (`data.dockgate.lib.container_request`), not through the import alias
+#   (`lib.container_request`): regorus resolves an alias reference by evaluating every rule of
+#   this package, and walks all the modules again on each such access (calls of functions,
+#   `lib.finding(...)`, resolve cheaply);
+# - each regex.match/regex.replace/regex.find_n and glob.match compiles its pattern on every
+#   call: none runs unless its answer is needed, and none where a string builtin decides.
 package dockgate.lib
 
 # ---------------------------------------------------------------------------------------
@@ -62,15 +73,31 @@ finding(id, field, fix) := {
 	"severity": control.severity,
 	"profile": control.profile,
 	"field": field,
-	"package": data.dockgate.catalogue.packages[substring(id, 3, 1)],
+	"package": packages[substring(id, 3, 1)],
 } if {
-	control := data.dockgate.catalogue.controls[id]
+	control := controls[id]
 }
 
-# path(base, key): `base.key` for identifier-like keys, else `base["key"]`.
+# The catalogue, looked up by the local rules (a variable index into a `data.` path costs a
+# walk over the modules on every lookup).
+controls := data.dockgate.catalogue.controls
+
+packages := data.dockgate.catalogue.packages
+
+# path(base, key): `base.key` for identifier-like keys (`^[A-Za-z_][A-Za-z0-9_]*$`), else
+# `base["key"]`.
 path(base, key) := sprintf("%s.%s", [base, key]) if {
-	regex.match(`^[A-Za-z_][A-Za-z0-9_]*$`, key)
+	identifier(key)
 } else := sprintf("%s[%q]", [base, key])
+
+# identifier(key): `key` matches `^[A-Za-z_][A-Za-z0-9_]*$`, without a regex: it is not
+# empty, nothing is left once the identifier characters are trimmed from both ends, and it
+# does not start with a digit.
+identifier(key) if {
+	key != ""
+	trim(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == ""
+	not contains("0123456789", substring(key, 0, 1))
+}
 
 # index(base, i): `base[i]`.
 index(base, i) := sprintf("%s[%d]", [base, i])
@@ -121,10 +148,13 @@ opt_pair(o) := [lower(trim_space(k)), trim_space(substring(o, count(k) + 1, -1))
 # Host paths.
 
 # clean_path(p): `p` with repeated and trailing slashes removed (`/` stays `/`).
-clean_path(p) := cleaned if {
-	squeezed := regex.replace(p, `/+`, "/")
-	cleaned := trim_suffix_once(squeezed)
-}
+clean_path(p) := trim_suffix_once(squeeze_slashes(p))
+
+# squeeze_slashes(p): every run of slashes in `p` made one slash; the regex runs only when
+# there is such a run (without one, the replacement would return `p` itself).
+squeeze_slashes(p) := p if not contains(p, "//")
+
+squeeze_slashes(p) := regex.replace(p, `/+`, "/") if contains(p, "//")
 
 trim_suffix_once(p) := p if p == "/"
 
@@ -167,22 +197,19 @@ regex_any(patterns, s) if {
 }
 
 # valid_date(s): `s` is a real calendar date `YYYY-MM-DD` of the years 2000-2199 (leap
-# years included), so that time.parse_rfc3339_ns can neither fail on it nor overflow.
+# years included), so that time.parse_rfc3339_ns can neither fail on it nor overflow. One
+# regex: the days of the months, or the 29th of February of a leap year.
 valid_date(s) if {
 	is_string(s)
-	regex.match(`^(20|21)[0-9]{2}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))$`, s)
-}
-
-valid_date(s) if {
-	is_string(s)
-	regex.match(`^(2000|(20|21)(0[48]|[2468][048]|[13579][26]))-02-29$`, s)
+	regex.match(`^(?:(20|21)[0-9]{2}-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))|(2000|(20|21)(0[48]|[2468][048]|[13579][26]))-02-29)$`, s)
 }
 
 # expired(date): the end of `date` (23:59:59 UTC) has passed; an invalid date counts as
 # expired, so a malformed exemption never applies.
-expired(date) if not valid_date(date)
+expired(date) if not current(date)
 
-expired(date) if {
+# current(date): a valid date whose end (23:59:59 UTC) has not passed.
+current(date) if {
 	valid_date(date)
-	time.now_ns() > time.parse_rfc3339_ns(concat("", [date, "T23:59:59Z"]))
+	time.now_ns() <= time.parse_rfc3339_ns(concat("", [date, "T23:59:59Z"]))
 }

@@ -5,10 +5,15 @@ import data.dockgate.lib
 
 c := input.container
 
+# Which requests the rules judge (the lib's rules, by full path: see lib.rego).
+container_request if data.dockgate.lib.container_request
+
+exec_request if data.dockgate.lib.exec_request
+
 # DG-101 container is privileged
 findings contains lib.finding("DG-101", "container.privileged",
 	"remove privileged: true; add only the capabilities the workload needs with cap_add") if {
-	lib.container_request
+	container_request
 	c.privileged == true
 }
 
@@ -23,37 +28,41 @@ namespaces := [
 
 findings contains lib.finding(id, sprintf("container.%s", [key]),
 	sprintf("shares the host %s namespace: %s", [ns, fix])) if {
-	lib.container_request
+	container_request
 	some row in namespaces
+	lower(object.get(c, row[1], "")) == "host"
 	[id, key, ns, fix] := row
-	lower(object.get(c, key, "")) == "host"
 }
 
 # DG-107 a capability outside Docker's default set, or ALL
 findings contains lib.finding("DG-107", lib.index("container.cap_add", i),
 	sprintf("cap_add %s is outside Docker's default capability set: remove it", [added])) if {
-	lib.container_request
-	default_caps := {lib.cap(x) | some x in lib.setting("default_capabilities", [])}
+	container_request
 	some i, raw in c.cap_add
 	added := lib.cap(raw)
 	not added in default_caps
 }
 
+# The capability sets of policy data, normalised (once per evaluation, when a capability is
+# added).
+default_caps := {lib.cap(x) | some x in lib.setting("default_capabilities", [])}
+
+allowed_caps := {lib.cap(x) | some x in lib.setting("allowed_capabilities", [])}
+
 # DG-108 ALL capabilities not dropped ...
 findings contains lib.finding("DG-108", "container.cap_drop",
 	"does not drop all capabilities: set cap_drop: [ALL] and add back only what it needs") if {
-	lib.container_request
-	not "ALL" in lib.cap_drop
+	container_request
+	not "ALL" in data.dockgate.lib.cap_drop
 }
 
 # ... or a capability added back that policy data does not allow
 findings contains lib.finding("DG-108", lib.index("container.cap_add", i),
-	sprintf("cap_add %s is not in the allowed capabilities (%s): remove it", [added, concat(", ", sort(allowed))])) if {
-	lib.container_request
-	allowed := {lib.cap(x) | some x in lib.setting("allowed_capabilities", [])}
+	sprintf("cap_add %s is not in the allowed capabilities (%s): remove it", [added, concat(", ", sort(allowed_caps))])) if {
+	container_request
 	some i, raw in c.cap_add
 	added := lib.cap(raw)
-	not added in allowed
+	not added in allowed_caps
 }
 
 # DG-109..DG-111 a Linux security module disabled
@@ -64,31 +73,34 @@ lsm_off := {
 }
 
 findings contains lib.finding(id, lib.index("container.security_opt", i), fix) if {
-	lib.container_request
-	some i, o in c.security_opt
-	[key, value] := lib.opt_pair(o)
+	container_request
+	some i, _ in c.security_opt
+	[key, value] := security_opts[i]
 	[id, off, fix] := lsm_off[key]
 	lower(value) == off
 }
 
+# The security options as [key, value] pairs, by index (once per evaluation).
+security_opts := [lib.opt_pair(o) | some o in c.security_opt]
+
 # DG-112 no-new-privileges not set
 no_new_privileges if {
-	some o in c.security_opt
-	[key, value] := lib.opt_pair(o)
+	some i, _ in c.security_opt
+	[key, value] := security_opts[i]
 	key == "no-new-privileges"
 	lower(value) in {"", "true"}
 }
 
 findings contains lib.finding("DG-112", "container.security_opt",
 	"no-new-privileges is not set: add security_opt: [\"no-new-privileges:true\"]") if {
-	lib.container_request
+	container_request
 	not no_new_privileges
 }
 
 # DG-113 runs as root
 findings contains lib.finding("DG-113", "container.user",
 	sprintf("runs as root (user %q): set user to a non-root UID:GID, e.g. \"10001:10001\"", [c.user])) if {
-	lib.container_request
+	container_request
 	is_string(c.user)
 	c.user != ""
 	lib.is_root(c.user)
@@ -96,15 +108,15 @@ findings contains lib.finding("DG-113", "container.user",
 
 findings contains lib.finding("DG-113", "container.image_config.user",
 	"runs as root (no user, and the image's USER is root): set user to a non-root UID:GID, e.g. \"10001:10001\"") if {
-	lib.container_request
+	container_request
 	not has_user
 	is_object(c.image_config)
-	lib.is_root(lib.effective_user)
+	lib.is_root(data.dockgate.lib.effective_user)
 }
 
 findings contains lib.finding("DG-113", "container.user",
 	"sets no user, so it runs as the image's user (root unless the image says otherwise): set user to a non-root UID:GID, e.g. \"10001:10001\"") if {
-	lib.container_request
+	container_request
 	not has_user
 	not is_object(c.image_config)
 }
@@ -117,44 +129,50 @@ has_user if {
 # DG-114 host devices
 findings contains lib.finding("DG-114", lib.index("container.devices", i),
 	sprintf("exposes host device %s: remove it from devices", [d.host_path])) if {
-	lib.container_request
+	container_request
 	some i, d in c.devices
 }
 
 # DG-115 cgroup parent overridden
 findings contains lib.finding("DG-115", "container.cgroup_parent",
 	sprintf("overrides the cgroup parent (%s): remove cgroup_parent", [c.cgroup_parent])) if {
-	lib.container_request
+	container_request
 	c.cgroup_parent != ""
 }
 
 # DG-116 sysctl outside the safe set
 findings contains lib.finding("DG-116", lib.path("container.sysctls", name),
 	sprintf("sets sysctl %s, outside the namespaced safe set: remove it", [name])) if {
-	lib.container_request
+	container_request
 	some name, _ in c.sysctls
 	not safe_sysctl(name)
 }
 
-safe_sysctl(name) if name in lib.setting("safe_sysctls", [])
+safe_sysctl(name) if name in safe_sysctls
 
 safe_sysctl(name) if {
-	some pattern in lib.setting("safe_sysctls", [])
-	contains(pattern, "*")
+	not name in safe_sysctls
+	some pattern in safe_sysctl_globs
 	glob.match(pattern, ["."], name)
 }
+
+# The safe set of policy data, and its entries that are globs (once per evaluation, when a
+# sysctl is set).
+safe_sysctls := lib.setting("safe_sysctls", [])
+
+safe_sysctl_globs := [pattern | some pattern in safe_sysctls; contains(pattern, "*")]
 
 # DG-117 privileged exec
 findings contains lib.finding("DG-117", "exec.privileged",
 	"privileged exec: run docker exec without --privileged") if {
-	lib.exec_request
+	exec_request
 	input.exec.privileged == true
 }
 
 # DG-118 exec as root
 findings contains lib.finding("DG-118", "exec.user",
 	sprintf("exec as root (user %q): run docker exec --user with a non-root user", [input.exec.user])) if {
-	lib.exec_request
+	exec_request
 	is_string(input.exec.user)
 	input.exec.user != ""
 	lib.is_root(input.exec.user)
@@ -162,7 +180,7 @@ findings contains lib.finding("DG-118", "exec.user",
 
 findings contains lib.finding("DG-118", "exec.user",
 	"exec as root (no --user, and the container runs as root or as an unknown user): run docker exec --user with a non-root user") if {
-	lib.exec_request
+	exec_request
 	not exec_has_user
 	not container_user_known_non_root
 }
@@ -173,13 +191,13 @@ exec_has_user if {
 }
 
 container_user_known_non_root if {
-	u := lib.effective_user
+	u := data.dockgate.lib.effective_user
 	not lib.is_root(u)
 }
 
 # DG-119 no security options at all
 findings contains lib.finding("DG-119", "container.security_opt",
 	"sets no security options: add at least security_opt: [\"no-new-privileges:true\"]") if {
-	lib.container_request
+	container_request
 	count(c.security_opt) == 0
 }

@@ -8,7 +8,7 @@ c := input.container
 ref := c.image_ref
 
 has_image if {
-	lib.container_request
+	data.dockgate.lib.container_request
 	is_string(c.image)
 	c.image != ""
 }
@@ -53,7 +53,7 @@ findings contains lib.finding("DG-302", "container.image",
 
 # DG-303 registry/repository not in the allow-list (inactive while the list is empty)
 findings contains lib.finding("DG-303", "container.image",
-	sprintf("image %s is not from an allowed registry or repository (%s): use an image from an allowed source", [lib.image_repo, concat(", ", allowed)])) if {
+	sprintf("image %s is not from an allowed registry or repository (%s): use an image from an allowed source", [image_repo, concat(", ", allowed)])) if {
 	has_image
 	allowed := lib.setting("allowed_registries", [])
 	count(allowed) > 0
@@ -62,22 +62,23 @@ findings contains lib.finding("DG-303", "container.image",
 
 # An entry is a glob over `registry/repository` (`*` stays within one path component,
 # `**` crosses them), or a bare registry host, which allows the whole registry.
-allowed_source(allowed) if {
-	some pattern in allowed
-	glob.match(pattern, ["/"], lib.image_repo)
-}
-
+# (A bare registry host is checked first: the globs run only when it does not match.)
 allowed_source(allowed) if {
 	some pattern in allowed
 	not contains(pattern, "/")
 	pattern == ref.registry
+} else if {
+	some pattern in allowed
+	glob.match(pattern, ["/"], image_repo)
 }
+
+image_repo := data.dockgate.lib.image_repo
 
 # DG-304 known official image in a non-minimal variant
 findings contains lib.finding("DG-304", "container.image",
-	sprintf("image %q is a full variant of %s: use a minimal variant (a tag with %s) or a distroless image", [c.image, lib.image_repo, concat(" or ", [sprintf("-%s", [m]) | some m in variants])])) if {
+	sprintf("image %q is a full variant of %s: use a minimal variant (a tag with %s) or a distroless image", [c.image, image_repo, concat(" or ", [sprintf("-%s", [m]) | some m in variants])])) if {
 	has_image
-	variants := lib.setting("minimal_variants", {})[lib.image_repo]
+	variants := lib.setting("minimal_variants", {})[image_repo]
 	tag := effective_tag
 	not minimal(tag, variants)
 }

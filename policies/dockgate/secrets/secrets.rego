@@ -5,17 +5,30 @@ import data.dockgate.lib
 
 c := input.container
 
-# Secret-like variable names (env and build args), per the name patterns of policy data,
-# less the names an ignore pattern marks as settings about a secret (`TOKEN_TTL`).
+# Which requests the rules judge (the lib's rules, by full path: see lib.rego).
+container_request if data.dockgate.lib.container_request
+
+project_request if data.dockgate.lib.project_request
+
+# secret_name(name): a secret-like variable name (env or build arg), per the name patterns
+# of policy data, and not one that an ignore pattern marks as a setting about a secret
+# (`TOKEN_TTL`).
 #
 # Cost: a regex compilation is expensive inside the wasm runtime, so the names are matched
 # all at once: joined one per line, with the patterns joined into one alternation and
 # multi-line anchors (a pattern's `^`/`$` then mean the start/end of a name), one
-# regex.find_n returns every matching line, that is every matching name.
-secret_names := {name |
-	some name in regex.find_n(sprintf(`(?m)^[^\n]*(?:%s)[^\n]*$`, [alternation]), concat("\n", candidate_names), -1)
-	not lib.regex_any(lib.setting("secret_name_ignore_patterns", []), name)
+# regex.find_n returns every matching line, that is every matching name. The ignore patterns
+# run only on a matching name that a finding would report.
+secret_name(name) if {
+	name in secret_like_names
+	not lib.regex_any(ignore_patterns, name)
 }
+
+secret_like_names := {name |
+	some name in regex.find_n(sprintf(`(?m)^[^\n]*(?:%s)[^\n]*$`, [alternation]), concat("\n", candidate_names), -1)
+}
+
+ignore_patterns := lib.setting("secret_name_ignore_patterns", [])
 
 alternation := concat("|", [sprintf("(?:%s)", [p]) | some p in patterns]) if {
 	patterns := lib.setting("secret_name_patterns", [])
@@ -30,19 +43,21 @@ build_arg_names := [name | some name, _ in c.build.args] if is_object(c.build)
 
 # A value that points at a file under the secrets directories (`/run/secrets/db`): the fix.
 secret_file(value) if {
-	some dir in lib.setting("secret_file_dirs", [])
+	some dir in secret_file_dirs
 	startswith(value, dir)
 }
+
+secret_file_dirs := lib.setting("secret_file_dirs", [])
 
 # DG-401 secret-like environment variable with a literal value
 findings contains lib.finding("DG-401", lib.path("container.env", name),
 	sprintf("environment variable %s holds a secret literally: mount it as a compose secret and point %s at /run/secrets/<name> (or read the file directly)", [name, file_var(name)])) if {
-	lib.container_request
+	container_request
 	some name, value in c.env
 	is_string(value)
 	value != ""
-	name in secret_names
 	not secret_file(value)
+	secret_name(name)
 }
 
 file_var(name) := name if endswith(upper(name), "_FILE")
@@ -79,14 +94,24 @@ scanned contains [lib.path("container.build.args", name), sprintf("build arg %s"
 patterns := lib.setting("credential_patterns", {})
 
 # A pattern is tried only on text that contains one of its hints (literal substrings that
-# every match contains; no hints: always tried). Cost, as for secret_names: each pattern is
+# every match contains; no hints: always tried). Cost, as for secret_name: each pattern is
 # first run once over all scanned strings joined one per line (with multi-line anchors,
 # which can only add matches), and only a pattern that matches there is run string by string.
 possible_kinds := {kind |
-	all_text := concat("\n", [value | some [_, _, value, _] in scanned])
+	some kind in hinted_kinds
+	regex.match(sprintf("(?m:%s)", [patterns[kind].regex]), all_text)
+}
+
+all_text := concat("\n", [value | some [_, _, value, _] in scanned])
+
+# The kinds hinted in all the text (hinted(pattern, all_text), without a call per kind).
+hinted_kinds := {kind |
 	some kind, pattern in patterns
-	hinted(pattern, all_text)
-	regex.match(sprintf("(?m:%s)", [pattern.regex]), all_text)
+	some hint in object.get(pattern, "hints", [])
+	contains(all_text, hint)
+} | {kind |
+	some kind, pattern in patterns
+	count(object.get(pattern, "hints", [])) == 0
 }
 
 hinted(pattern, s) if {
@@ -98,7 +123,7 @@ hinted(pattern, _) if count(object.get(pattern, "hints", [])) == 0
 
 findings contains lib.finding("DG-402", field,
 	sprintf("%s contains a %s: revoke it, and %s", [what, kind, fix])) if {
-	lib.container_request
+	container_request
 	some [field, what, value, fix] in scanned
 	some kind in possible_kinds
 	hinted(patterns[kind], value)
@@ -108,7 +133,7 @@ findings contains lib.finding("DG-402", field,
 # DG-403 a compose secret sourced from the environment (reported on each service using it)
 findings contains lib.finding("DG-403", lib.path("project.secrets", name),
 	sprintf("secret %q is read from the environment%s: source it from a file (secrets: %s: file: ./...) or an external secret store", [name, env_var(s), name])) if {
-	lib.project_request
+	project_request
 	some name, s in input.project.secrets
 	s.source == "environment"
 	input.origin.service in s.used_by
@@ -122,8 +147,8 @@ env_var(s) := sprintf(" variable %s", [s.reference]) if {
 # DG-404 secret-like build arg (any value: build args end up in the image history)
 findings contains lib.finding("DG-404", lib.path("container.build.args", name),
 	sprintf("build arg %s looks like a secret, and build args are kept in the image history: use a build secret (build.secrets and RUN --mount=type=secret) instead", [name])) if {
-	lib.container_request
+	container_request
 	is_object(c.build)
 	some name, _ in c.build.args
-	name in secret_names
+	secret_name(name)
 }

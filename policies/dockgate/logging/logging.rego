@@ -5,6 +5,9 @@ import data.dockgate.lib
 
 c := input.container
 
+# Which requests the rules judge (the lib's rule, by full path: see lib.rego).
+container_request if data.dockgate.lib.container_request
+
 daemon := lib.setting("daemon_logging", {"driver": "json-file", "options": {}})
 
 # The driver in effect: the container's, else the daemon's default from policy data.
@@ -21,7 +24,7 @@ options := object.union(object.get(daemon, "options", {}), c.logging.options) if
 # DG-701 driver not allowed
 findings contains lib.finding("DG-701", "container.logging.driver",
 	sprintf("logs with the %s driver: use one of %s (logging.driver)", [driver, concat(", ", allowed)])) if {
-	lib.container_request
+	container_request
 	allowed := lib.setting("allowed_log_drivers", ["json-file", "local"])
 	not driver in allowed
 }
@@ -29,7 +32,7 @@ findings contains lib.finding("DG-701", "container.logging.driver",
 # DG-702 json-file without rotation
 findings contains lib.finding("DG-702", "container.logging.options",
 	sprintf("json-file logs are not rotated (missing %s): set logging.options max-size (e.g. 10m) and max-file (e.g. \"3\")", [concat(" and ", missing)])) if {
-	lib.container_request
+	container_request
 	driver == "json-file"
 	missing := [o | some o in ["max-size", "max-file"]; not options[o]]
 	count(missing) > 0

@@ -5,6 +5,9 @@ import data.dockgate.lib
 
 c := input.container
 
+# Which requests the rules judge (the lib's rule, by full path: see lib.rego).
+container_request if data.dockgate.lib.container_request
+
 port_text(p) := sprintf("%d:%d/%s", [p.host_port, p.container_port, p.protocol]) if is_number(p.host_port)
 
 port_text(p) := sprintf("%d/%s", [p.container_port, p.protocol]) if not is_number(p.host_port)
@@ -12,7 +15,7 @@ port_text(p) := sprintf("%d/%s", [p.container_port, p.protocol]) if not is_numbe
 # DG-601 published on all host interfaces
 findings contains lib.finding("DG-601", lib.index("container.ports", i),
 	sprintf("publishes port %s on all host interfaces: bind it to one address, e.g. \"127.0.0.1:%s\"", [port_text(p), port_text(p)])) if {
-	lib.container_request
+	container_request
 	some i, p in c.ports
 	p.host_ip in {"", "0.0.0.0", "::", "[::]"}
 }
@@ -20,7 +23,7 @@ findings contains lib.finding("DG-601", lib.index("container.ports", i),
 # DG-602 privileged host port
 findings contains lib.finding("DG-602", lib.index("container.ports", i),
 	sprintf("publishes privileged host port %d: use a host port of 1024 or above (or a reverse proxy)", [p.host_port])) if {
-	lib.container_request
+	container_request
 	some i, p in c.ports
 	is_number(p.host_port)
 	p.host_port > 0
@@ -30,16 +33,19 @@ findings contains lib.finding("DG-602", lib.index("container.ports", i),
 # DG-603 database or cache port published
 findings contains lib.finding("DG-603", lib.index("container.ports", i),
 	sprintf("publishes the %s port %d on the host: keep it on an internal network and remove the ports entry", [db.name, db.port])) if {
-	lib.container_request
+	container_request
 	some i, p in c.ports
-	some db in lib.setting("database_ports", [])
-	db.port in {p.container_port, p.host_port}
+	published := {p.container_port, p.host_port}
+	some db in database_ports
+	db.port in published
 }
+
+database_ports := lib.setting("database_ports", [])
 
 # DG-604 attached to the default bridge
 findings contains lib.finding("DG-604", "container.network_mode",
 	"is attached to Docker's default bridge: join a user-defined network instead") if {
-	lib.container_request
+	container_request
 	default_bridge
 }
 

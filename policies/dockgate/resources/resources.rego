@@ -5,6 +5,9 @@ import data.dockgate.lib
 
 c := input.container
 
+# Which requests the rules judge (the lib's rule, by full path: see lib.rego).
+container_request if data.dockgate.lib.container_request
+
 r := c.resources
 
 # A limit is set when it is a positive number (null, 0 and -1 mean unlimited).
@@ -16,21 +19,21 @@ limited(v) if {
 # DG-501 memory not limited
 findings contains lib.finding("DG-501", "container.resources.memory_bytes",
 	"memory is not limited: set deploy.resources.limits.memory (or mem_limit), e.g. 512M") if {
-	lib.container_request
+	container_request
 	not limited(r.memory_bytes)
 }
 
 # DG-502 CPU not limited
 findings contains lib.finding("DG-502", "container.resources.nano_cpus",
 	"CPU is not limited: set deploy.resources.limits.cpus (or cpus), e.g. \"0.5\"") if {
-	lib.container_request
+	container_request
 	not limited(r.nano_cpus)
 }
 
 # DG-503 PIDs not limited
 findings contains lib.finding("DG-503", "container.resources.pids_limit",
 	"the number of processes is not limited: set pids_limit (or deploy.resources.limits.pids), e.g. 200") if {
-	lib.container_request
+	container_request
 	not limited(r.pids_limit)
 }
 
@@ -39,7 +42,7 @@ max_retries := lib.setting("max_restart_retries", 5)
 
 findings contains lib.finding("DG-504", "container.restart_policy",
 	sprintf("restart policy is %q: use on-failure with at most %d retries (restart: on-failure:%d)", [policy_text, max_retries, max_retries])) if {
-	lib.container_request
+	container_request
 	not bounded_restart
 }
 
@@ -59,14 +62,14 @@ policy_text := sprintf("on-failure:%d", [c.restart_policy.max_retries]) if {
 # DG-505 no healthcheck: the container's own, else (at START/AUDIT) the image's
 findings contains lib.finding("DG-505", "container.healthcheck",
 	"healthcheck is disabled: remove disable: true / test: [\"NONE\"] and define a healthcheck test") if {
-	lib.container_request
+	container_request
 	is_object(c.healthcheck)
 	c.healthcheck.disabled == true
 }
 
 findings contains lib.finding("DG-505", "container.healthcheck",
 	"has no healthcheck: define healthcheck.test (e.g. [\"CMD\", \"/app/healthcheck\"]) with interval, timeout and retries") if {
-	lib.container_request
+	container_request
 	not disabled
 	not own_test
 	not image_healthcheck

@@ -412,7 +412,9 @@ pub fn build(sources: &PolicySources, options: &BuildOptions) -> Result<Bundle, 
                 })
                 .collect(),
             rego_version: Some(1),
-            metadata: None,
+            // The entrypoints asked for, so the engine decides with exactly these (OPA may add
+            // more to `wasm`: rules that depend on an entrypoint).
+            metadata: Some(json!({"dockgate": {"decision_entrypoints": entrypoints}})),
         },
         wasm,
         wasm_path: "/policy.wasm".to_string(),

@@ -151,7 +151,9 @@ pub struct PolicyInfo {
     pub load_duration: Duration,
 }
 
-/// The entrypoints to decide with, out of all a module declares: those that follow the
+/// The entrypoints to decide with when the bundle does not list them (`dockgate build` writes
+/// them to the manifest's `metadata.dockgate.decision_entrypoints`), out of all a module
+/// declares: those that follow the
 /// conventions (`.../deny`, `violation`, `warn`, `audit`, or the library's
 /// `dockgate/main/decision`), when there are any. `opa build` also declares every rule that
 /// depends on a requested entrypoint; those are not findings and are left out.
@@ -206,10 +208,17 @@ impl PolicyEngine {
             .iter()
             .map(|w| w.entrypoint.clone())
             .collect();
-        let decision_entrypoints = match &options.decision_entrypoints {
-            Some(list) => list.clone(),
-            None if !declared.is_empty() => decision_shaped(declared),
-            None => decision_shaped(entrypoints.clone()),
+        let from_metadata = bundle
+            .manifest
+            .metadata
+            .as_ref()
+            .and_then(|m| m.pointer("/dockgate/decision_entrypoints"))
+            .and_then(|v| serde_json::from_value::<Vec<String>>(v.clone()).ok());
+        let decision_entrypoints = match (&options.decision_entrypoints, from_metadata) {
+            (Some(list), _) => list.clone(),
+            (None, Some(list)) => list,
+            (None, None) if !declared.is_empty() => decision_shaped(declared),
+            (None, None) => decision_shaped(entrypoints.clone()),
         };
         for e in &decision_entrypoints {
             if !entrypoints.contains(e) {

@@ -11,7 +11,10 @@
 #   this package, and walks all the modules again on each such access (calls of functions,
 #   `lib.finding(...)`, resolve cheaply);
 # - each regex.match/regex.replace/regex.find_n and glob.match compiles its pattern on every
-#   call: none runs unless its answer is needed, and none where a string builtin decides.
+#   call: none runs unless its answer is needed, and none where a string builtin decides;
+# - an index into the result of a call (`split(s, ":")[0]`) is bound to a variable first:
+#   natively, regorus builds (and drops) an error for such a reference, with a backtrace when
+#   RUST_BACKTRACE is set.
 package dockgate.lib
 
 # ---------------------------------------------------------------------------------------
@@ -109,7 +112,8 @@ index(base, i) := sprintf("%s[%d]", [base, i])
 # group does not matter: uid 0 is root whatever its group.
 is_root(u) if {
 	is_string(u)
-	lower(trim_space(split(u, ":")[0])) in {"", "root", "0"}
+	parts := split(u, ":")
+	lower(trim_space(parts[0])) in {"", "root", "0"}
 }
 
 # The user the container's processes run as, when known: the container's own `user`, else
@@ -138,10 +142,12 @@ cap_drop contains cap(c) if some c in input.container.cap_drop
 # a bare flag has value "".
 opt_pair(o) := [lower(trim_space(k)), trim_space(substring(o, count(k) + 1, -1))] if {
 	contains(o, "=")
-	k := split(o, "=")[0]
+	parts := split(o, "=")
+	k := parts[0]
 } else := [lower(trim_space(k)), trim_space(substring(o, count(k) + 1, -1))] if {
 	contains(o, ":")
-	k := split(o, ":")[0]
+	parts := split(o, ":")
+	k := parts[0]
 } else := [lower(trim_space(o)), ""]
 
 # ---------------------------------------------------------------------------------------

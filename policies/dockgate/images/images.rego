@@ -78,10 +78,12 @@ image_repo := data.dockgate.lib.image_repo
 findings contains lib.finding("DG-304", "container.image",
 	sprintf("image %q is a full variant of %s: use a minimal variant (a tag with %s) or a distroless image", [c.image, image_repo, concat(" or ", [sprintf("-%s", [m]) | some m in variants])])) if {
 	has_image
-	variants := lib.setting("minimal_variants", {})[image_repo]
+	variants := minimal_variants[image_repo]
 	tag := effective_tag
 	not minimal(tag, variants)
 }
+
+minimal_variants := lib.setting("minimal_variants", {})
 
 # The tag that selects the variant: the written tag, or `latest` when neither a tag nor a
 # digest is written. A digest-only reference does not say its variant.

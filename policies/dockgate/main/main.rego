@@ -160,7 +160,7 @@ glob_match(pattern, value) if {
 # A control without an override (the common case) runs by its profile, keeps its catalogue
 # severity and denies (what runs, severity and action make of an empty rule); an overridden
 # one goes through its rule. Cheap checks only, per finding: no override, no exemption.
-findings contains object.union(f, {"action": "deny"}) if {
+plain contains object.union(f, {"action": "deny"}) if {
 	some f in raw
 	not f.id in overridden
 	f.profile in profiles
@@ -168,13 +168,16 @@ findings contains object.union(f, {"action": "deny"}) if {
 	not exempt_all
 }
 
-findings contains object.union(f, {"severity": severity(f, r), "action": action(r)}) if {
+ruled contains object.union(f, {"severity": severity(f, r), "action": action(r)}) if {
 	some f in raw
 	f.id in overridden
 	r := rule(f.id)
 	runs(f, r)
 	not exempt(f.id)
 }
+
+# Every enforced finding.
+findings := plain | ruled
 
 exempted contains object.union(f, {
 	"severity": severity(f, r),
@@ -183,6 +186,7 @@ exempted contains object.union(f, {
 	"exemption": {"reason": e.reason, "expires": object.get(e, "expires", null)},
 }) if {
 	some f in raw
+	count(exempt_ids) > 0
 	exempt(f.id)
 	r := rule(f.id)
 	runs(f, r)
@@ -191,20 +195,10 @@ exempted contains object.union(f, {
 	e := es[0]
 }
 
-deny contains f if {
-	some f in findings
-	f.action == "deny"
-}
+# Routed by action (set unions: the plain findings all deny). Exempted findings are
+# recorded, never enforced.
+deny := plain | {f | some f in ruled; f.action == "deny"}
 
-warn contains f if {
-	some f in findings
-	f.action == "warn"
-}
+warn := {f | some f in ruled; f.action == "warn"}
 
-audit contains f if {
-	some f in findings
-	f.action == "audit"
-}
-
-# Exempted findings are recorded, never enforced.
-audit contains f if some f in exempted
+audit := {f | some f in ruled; f.action == "audit"} | exempted

@@ -153,14 +153,15 @@ opt_pair(o) := [lower(trim_space(k)), trim_space(substring(o, count(k) + 1, -1))
 # ---------------------------------------------------------------------------------------
 # Host paths.
 
-# clean_path(p): `p` with repeated and trailing slashes removed (`/` stays `/`).
-clean_path(p) := trim_suffix_once(squeeze_slashes(p))
-
-# squeeze_slashes(p): every run of slashes in `p` made one slash; the regex runs only when
-# there is such a run (without one, the replacement would return `p` itself).
-squeeze_slashes(p) := p if not contains(p, "//")
-
-squeeze_slashes(p) := regex.replace(p, `/+`, "/") if contains(p, "//")
+# clean_path(p): `p` with repeated and trailing slashes removed (`/` stays `/`). One
+# function with an else chain (its branches short-circuit): every run of slashes becomes one
+# slash, with a regex only when there is a run of two or more (otherwise the replacement
+# would return `p` itself), then one trailing slash goes unless the path is `/`.
+clean_path(p) := p if {
+	p == "/"
+} else := trim_suffix(p, "/") if {
+	not contains(p, "//")
+} else := trim_suffix_once(regex.replace(p, `/+`, "/"))
 
 trim_suffix_once(p) := p if p == "/"
 

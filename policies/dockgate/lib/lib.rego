@@ -88,19 +88,13 @@ controls := data.dockgate.catalogue.controls
 packages := data.dockgate.catalogue.packages
 
 # path(base, key): `base.key` for identifier-like keys (`^[A-Za-z_][A-Za-z0-9_]*$`), else
-# `base["key"]`.
-path(base, key) := sprintf("%s.%s", [base, key]) if {
-	identifier(key)
-} else := sprintf("%s[%q]", [base, key])
-
-# identifier(key): `key` matches `^[A-Za-z_][A-Za-z0-9_]*$`, without a regex: it is not
-# empty, nothing is left once the identifier characters are trimmed from both ends, and it
-# does not start with a digit.
-identifier(key) if {
+# `base["key"]`. Without a regex: an identifier is not empty, nothing is left once the
+# identifier characters are trimmed from both ends, and it does not start with a digit.
+path(base, key) := concat("", [base, ".", key]) if {
 	key != ""
 	trim(key, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_") == ""
 	not contains("0123456789", substring(key, 0, 1))
-}
+} else := sprintf("%s[%q]", [base, key])
 
 # index(base, i): `base[i]`.
 index(base, i) := sprintf("%s[%d]", [base, i])

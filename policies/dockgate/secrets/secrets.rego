@@ -70,28 +70,49 @@ file_var(name) := concat("", [name, "_FILE"]) if not endswith(upper(name), "_FIL
 # DG-402 a known credential format in an env value, label, command, entrypoint or build arg
 # (messages never repeat the value).
 #
-# Every scanned string: [field, what it is, value, how to fix].
-scanned contains [lib.path("container.env", name), sprintf("environment variable %s", [name]), value, "pass the secret as a file under /run/secrets/"] if {
+# Every scanned string: [field, value, source, key]. What it is and how to fix it are
+# worded for a finding only (scanned(...) below); the field comes first, so the strings
+# keep the order of their fields.
+scanned contains [lib.path("container.env", name), value, "env", name] if {
 	some name, value in c.env
 	is_string(value)
 }
 
-scanned contains [lib.path("container.labels", name), sprintf("label %s", [name]), value, "remove it from the label (labels are readable by anyone who can inspect the container)"] if {
+scanned contains [lib.path("container.labels", name), value, "label", name] if {
 	some name, value in c.labels
 	is_string(value)
 }
 
-scanned contains [lib.index(sprintf("container.%s", [key]), i), sprintf("%s argument %d", [key, i]), arg, "read the secret from a file under /run/secrets/"] if {
+scanned contains [lib.index(sprintf("container.%s", [key]), i), arg, key, i] if {
 	some key in ["command", "entrypoint"]
 	is_array(c[key])
 	some i, arg in c[key]
 	is_string(arg)
 }
 
-scanned contains [lib.path("container.build.args", name), sprintf("build arg %s", [name]), value, "use a build secret (RUN --mount=type=secret) instead"] if {
+scanned contains [lib.path("container.build.args", name), value, "build arg", name] if {
 	is_object(c.build)
 	some name, value in c.build.args
 	is_string(value)
+}
+
+# what(source, key): what a scanned string is, in messages; scan_fix[source]: how to fix it.
+what("env", name) := sprintf("environment variable %s", [name])
+
+what("label", name) := sprintf("label %s", [name])
+
+what("command", i) := sprintf("%s argument %d", ["command", i])
+
+what("entrypoint", i) := sprintf("%s argument %d", ["entrypoint", i])
+
+what("build arg", name) := sprintf("build arg %s", [name])
+
+scan_fix := {
+	"env": "pass the secret as a file under /run/secrets/",
+	"label": "remove it from the label (labels are readable by anyone who can inspect the container)",
+	"command": "read the secret from a file under /run/secrets/",
+	"entrypoint": "read the secret from a file under /run/secrets/",
+	"build arg": "use a build secret (RUN --mount=type=secret) instead",
 }
 
 patterns := lib.setting("credential_patterns", {})
@@ -105,7 +126,7 @@ possible_kinds := {kind |
 	regex.match(sprintf("(?m:%s)", [patterns[kind].regex]), all_text)
 }
 
-all_text := concat("\n", [value | some [_, _, value, _] in scanned])
+all_text := concat("\n", [value | some [_, value, _, _] in scanned])
 
 # The kinds hinted in all the text (hinted(pattern, all_text), without a call per kind).
 hinted_kinds := {kind |
@@ -125,9 +146,9 @@ hinted(pattern, s) if {
 hinted(pattern, _) if count(object.get(pattern, "hints", [])) == 0
 
 findings contains lib.finding("DG-402", field,
-	sprintf("%s contains a %s: revoke it, and %s", [what, kind, fix])) if {
+	sprintf("%s contains a %s: revoke it, and %s", [what(source, key), kind, scan_fix[source]])) if {
 	container_request
-	some [field, what, value, fix] in scanned
+	some [field, value, source, key] in scanned
 	some kind in possible_kinds
 	hinted(patterns[kind], value)
 	regex.match(patterns[kind].regex, value)

@@ -162,13 +162,20 @@ glob_match(pattern, value) if {
 # one goes through its rule. Cheap checks only, per finding: no override, no exemption.
 plain contains object.union(f, {"action": "deny"}) if {
 	some f in raw
-	not f.id in overridden
-	f.profile in profiles
-	not f.id in exempt_ids
-	not exempt_all
+	not f.id in special
+	f.profile in plain_profiles
 }
 
+# The IDs that need more than the plain path, and the profiles whose findings may take it
+# (none when `*` exempts every control).
+special := overridden | exempt_ids
+
+plain_profiles := set() if {
+	exempt_all
+} else := profiles
+
 ruled contains object.union(f, {"severity": severity(f, r), "action": action(r)}) if {
+	count(overridden) > 0
 	some f in raw
 	f.id in overridden
 	r := rule(f.id)
@@ -185,8 +192,9 @@ exempted contains object.union(f, {
 	"exempted": true,
 	"exemption": {"reason": e.reason, "expires": object.get(e, "expires", null)},
 }) if {
-	some f in raw
+	count(raw) > 0
 	count(exempt_ids) > 0
+	some f in raw
 	exempt(f.id)
 	r := rule(f.id)
 	runs(f, r)

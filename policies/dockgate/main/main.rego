@@ -18,19 +18,8 @@ decision := {
 # ---------------------------------------------------------------------------------------
 # Raw findings of the area packages. A new area package is added here.
 
-raw contains f if some f in data.dockgate.privilege.findings
-
-raw contains f if some f in data.dockgate.filesystem.findings
-
-raw contains f if some f in data.dockgate.images.findings
-
-raw contains f if some f in data.dockgate.secrets.findings
-
-raw contains f if some f in data.dockgate.resources.findings
-
-raw contains f if some f in data.dockgate.network.findings
-
-raw contains f if some f in data.dockgate.logging.findings
+# (A union of the sets, not a rule per package: no interpretation per finding.)
+raw := data.dockgate.privilege.findings | data.dockgate.filesystem.findings | data.dockgate.images.findings | data.dockgate.secrets.findings | data.dockgate.resources.findings | data.dockgate.network.findings | data.dockgate.logging.findings
 
 # ---------------------------------------------------------------------------------------
 # Profile and per-rule overrides.

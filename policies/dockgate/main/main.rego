@@ -19,7 +19,13 @@ decision := {
 # Raw findings of the area packages. A new area package is added here.
 
 # (A union of the sets, not a rule per package: no interpretation per finding.)
-raw := data.dockgate.privilege.findings | data.dockgate.filesystem.findings | data.dockgate.images.findings | data.dockgate.secrets.findings | data.dockgate.resources.findings | data.dockgate.network.findings | data.dockgate.logging.findings
+raw := data.dockgate.privilege.findings |
+	data.dockgate.filesystem.findings |
+	data.dockgate.images.findings |
+	data.dockgate.secrets.findings |
+	data.dockgate.resources.findings |
+	data.dockgate.network.findings |
+	data.dockgate.logging.findings
 
 # ---------------------------------------------------------------------------------------
 # Profile and per-rule overrides.

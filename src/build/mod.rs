@@ -145,12 +145,7 @@ fn walk(root: &Path, dir: &Path, out: &mut PolicySources) -> Result<(), BuildErr
         path: p.display().to_string(),
         source,
     };
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| io(dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for path in entries {
+    for path in bundle::sorted_entries(dir).map_err(|e| io(dir, e))? {
         let meta = std::fs::symlink_metadata(&path).map_err(|e| io(&path, e))?;
         let hidden = path
             .file_name()

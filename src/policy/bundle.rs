@@ -350,12 +350,7 @@ fn collect_dir(
         path: p.display().to_string(),
         source,
     };
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| io(dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .collect();
-    entries.sort();
-    for path in entries {
+    for path in sorted_entries(dir).map_err(|e| io(dir, e))? {
         let ft = std::fs::symlink_metadata(&path).map_err(|e| io(&path, e))?;
         if ft.is_dir() {
             collect_dir(root, &path, out, total)?;
@@ -384,6 +379,16 @@ fn collect_dir(
         }
     }
     Ok(())
+}
+
+/// The entries of `dir`, sorted, so bundles and builds read files in a stable order. An entry
+/// that cannot be read is an error, never skipped.
+pub(crate) fn sorted_entries(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut entries = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<std::io::Result<Vec<_>>>()?;
+    entries.sort();
+    Ok(entries)
 }
 
 /// Merges `value` into `data` at the directory path `dir` (`a/b` → `data.a.b`).

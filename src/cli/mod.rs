@@ -6,6 +6,7 @@
 
 mod bench;
 mod build;
+mod doctor;
 mod eval;
 mod health;
 mod normalize;
@@ -43,6 +44,7 @@ enum Command {
     Eval(eval::Args),
     Serve(serve::Args),
     Health(health::Args),
+    Doctor(doctor::Args),
     Bench(bench::Args),
     Normalize(normalize::Args),
     Schema(schema::Args),
@@ -182,6 +184,7 @@ pub fn main() -> ExitCode {
             Command::Eval(args) => eval::run(args).await,
             Command::Serve(args) => serve::run(args).await,
             Command::Health(args) => health::run(args).await,
+            Command::Doctor(args) => doctor::run(args).await,
             Command::Bench(args) => bench::run(args).await,
             Command::Normalize(args) => normalize::run(args),
             Command::Schema(args) => schema::run(args),

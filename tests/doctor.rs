@@ -1,0 +1,95 @@
+//! `dockgate doctor` against a real private dockerd and a real policy server: it must tell a
+//! host where nothing is enforced from one where everything works.
+//!
+//! Needs root, Debian's docker.io and busybox-static (`.ci/docker-setup.sh`); skips loudly
+//! without them, except under `CI`, where a missing prerequisite fails.
+
+#[path = "support/server.rs"]
+mod server_support;
+mod support;
+
+use std::io::Write;
+use std::time::Duration;
+
+use server_support::{Server, dockgate, run_bounded_for};
+use support::dockerd::{DockerdOptions, PrivateDockerd, docker_available};
+
+fn docker_or_skip(test: &str) -> bool {
+    match docker_available() {
+        Ok(()) => true,
+        Err(why) => {
+            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+            assert!(!ci, "CI is set, so {test} may not skip: {why}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!!!!! SKIPPING {test}: {why} !!!!!!\n"
+            );
+            false
+        }
+    }
+}
+
+/// Runs doctor; (exit code, stdout).
+fn doctor(args: &[&str]) -> (i32, String) {
+    let out = run_bounded_for(
+        dockgate().arg("doctor").args(args),
+        Duration::from_secs(120),
+    )
+    .expect("doctor finished in time");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_daemon_without_the_plugin_in_its_chain_is_reported_as_not_enforcing() {
+    if !docker_or_skip("a_daemon_without_the_plugin_in_its_chain_is_reported_as_not_enforcing") {
+        return;
+    }
+    let daemon = PrivateDockerd::start(DockerdOptions::default()).expect("start dockerd");
+    let server = Server::local(&["--profile", "restricted"]).await;
+    let host = daemon.host_uri();
+    // A plugin name no spec file or socket on this machine has.
+    let plugin = format!("dockgate-doctor-{}", std::process::id());
+    let (code, out) = doctor(&[
+        "--docker-host",
+        &host,
+        "--plugin",
+        &plugin,
+        "--server",
+        &server.uri,
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("ok    docker daemon"), "{out}");
+    assert!(out.contains("FAIL  authorization chain"), "{out}");
+    assert!(out.contains("nothing is enforced"), "{out}");
+    assert!(
+        out.contains("authorization-plugins"),
+        "the fix is shown:\n{out}"
+    );
+    assert!(out.contains("FAIL  plugin socket"), "{out}");
+    assert!(out.contains("ok    policy server"), "{out}");
+    assert!(out.contains("profile restricted"), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_daemon_and_server_are_reported_with_fixes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let host = format!("unix://{}", dir.path().join("nope.sock").display());
+    let server = format!("unix://{}", dir.path().join("nope-server.sock").display());
+    let (code, out) = doctor(&[
+        "--docker-host",
+        &host,
+        "--plugin-socket",
+        &dir.path().join("nope-plugin.sock").display().to_string(),
+        "--server",
+        &server,
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAIL  docker daemon"), "{out}");
+    assert!(out.contains("FAIL  plugin socket"), "{out}");
+    assert!(out.contains("does not answer"), "{out}");
+    assert!(out.contains("FAIL  policy server"), "{out}");
+    assert_eq!(out.matches("fix: ").count(), 3, "{out}");
+}

@@ -45,7 +45,7 @@ impl Level {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Report {
-    /// Always [`SCHEMA_ID`].
+    /// Always `https://dockgate.dev/schemas/check-report/v1`.
     pub schema: String,
     /// `dockgate` and its version.
     pub tool: Tool,

@@ -41,6 +41,10 @@ pub struct Args {
     recursive: bool,
     #[command(flatten)]
     policy: PolicyArgs,
+    /// Entrypoints to decide with when building --policies (`pkg/rule`, repeatable; default
+    /// `dockgate/main/decision`).
+    #[arg(short = 'e', long = "entrypoint", requires = "policies")]
+    entrypoints: Vec<String>,
     /// Check through a dockgate server's CheckCompose instead of embedded:
     /// http://HOST:PORT, https://HOST:PORT or unix:///PATH.
     #[arg(long, value_name = "URI", conflicts_with_all = ["bundle", "policies", "profile"])]
@@ -122,7 +126,25 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
 
     let (evaluator, origin, profile, library) = match &args.server {
         None => {
-            let bundle = args.policy.bundle()?;
+            let bundle = match &args.policy.policies {
+                Some(dir) if !args.entrypoints.is_empty() => {
+                    let sources = dockgate::build::PolicySources::load(std::slice::from_ref(dir))?;
+                    let options = dockgate::build::BuildOptions {
+                        entrypoints: args.entrypoints.clone(),
+                        ..Default::default()
+                    };
+                    let mut b = dockgate::build::build(&sources, &options)?;
+                    b.origin = dir.display().to_string();
+                    if let Some(p) = args.policy.profile {
+                        b.set_data(
+                            &dockgate::library::PROFILE_PATH,
+                            serde_json::Value::String(p.as_str().into()),
+                        );
+                    }
+                    b
+                }
+                _ => args.policy.bundle()?,
+            };
             let origin = bundle.origin.clone();
             let library = args.policy.bundle.is_none() && args.policy.policies.is_none();
             let engine = PolicyEngine::load(bundle, &EngineOptions::default()).await?;

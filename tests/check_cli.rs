@@ -385,3 +385,33 @@ fn json_report_matches_its_published_schema() {
         assert!(errors.is_empty(), "{args:?}: {errors:?}");
     }
 }
+
+#[test]
+fn generated_500_service_project() {
+    let o = check(&["large", "--format", "json"]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let r = json(&o);
+    assert_eq!(r["summary"]["services"], 500);
+    // svc010 is the first privileged service: DG-101 at its `privileged:` key.
+    let text = std::fs::read_to_string(fixtures().join("large/compose.yaml")).unwrap();
+    let start = text.lines().position(|l| l == "  svc010:").unwrap();
+    let line = text
+        .lines()
+        .enumerate()
+        .skip(start)
+        .find(|(_, l)| l.trim() == "privileged: true")
+        .unwrap()
+        .0
+        + 1;
+    let l = located(&r);
+    assert!(
+        has(
+            &l,
+            "svc010",
+            "DG-101",
+            &format!("large/compose.yaml:{line}:5")
+        ),
+        "{:?}",
+        l.iter().filter(|f| f.0 == "svc010").collect::<Vec<_>>()
+    );
+}

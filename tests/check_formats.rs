@@ -309,3 +309,34 @@ fn explain_prints_a_control_and_lists_them_all() {
     let sections = md.lines().filter(|l| l.starts_with("## DG-")).count();
     assert_eq!(rows.len(), sections);
 }
+
+/// Every `dockgate check` command line of the CI examples (`docs/ci/github-actions.yml`,
+/// `action.yml`) parses as YAML and uses only flags `dockgate check --help` has.
+#[test]
+fn ci_examples_use_real_flags() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let help = stdout(&run(&["check", "--help"]));
+    let mut checked = 0;
+    for file in ["docs/ci/github-actions.yml", "action.yml"] {
+        let text = std::fs::read_to_string(root.join(file)).unwrap();
+        let _: serde_yaml::Value =
+            serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}"));
+        for line in text
+            .lines()
+            .filter(|l| l.contains("check ") && l.contains("dockgate") || l.contains("args=(check"))
+        {
+            for word in line.split_whitespace() {
+                let flag = word.trim_matches(|c| c == '(' || c == ')' || c == '"');
+                if flag.starts_with("--") && flag.len() > 2 {
+                    let flag = flag.split('=').next().unwrap();
+                    assert!(
+                        help.contains(&format!("{flag} ")) || help.contains(&format!("{flag}\n")),
+                        "{file}: {flag} is not a `dockgate check` flag:\n{line}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+    }
+    assert!(checked >= 10, "the examples' flags were found ({checked})");
+}

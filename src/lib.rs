@@ -17,10 +17,13 @@
 
 pub mod authz;
 pub mod build;
+pub mod catalogue;
+pub mod check;
 pub mod client;
 pub mod compose;
 pub mod engine_api;
 pub mod library;
 pub mod model;
 pub mod policy;
+pub mod report;
 pub mod server;

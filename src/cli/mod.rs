@@ -6,8 +6,10 @@
 
 mod bench;
 mod build;
+mod check;
 mod doctor;
 mod eval;
+mod explain;
 mod health;
 mod normalize;
 mod schema;
@@ -48,6 +50,8 @@ enum Command {
     Bench(bench::Args),
     Normalize(normalize::Args),
     Schema(schema::Args),
+    Check(check::Args),
+    Explain(explain::Args),
 }
 
 /// Which policies a command uses: a bundle, a policy directory, or the built-in library.
@@ -188,6 +192,8 @@ pub fn main() -> ExitCode {
             Command::Bench(args) => bench::run(args).await,
             Command::Normalize(args) => normalize::run(args),
             Command::Schema(args) => schema::run(args),
+            Command::Check(args) => check::run(args).await,
+            Command::Explain(args) => explain::run(args),
         }
     });
     match result {

@@ -18,6 +18,7 @@ pub mod fs;
 pub mod interpolate;
 mod limits;
 pub mod load;
+mod locate;
 mod merge;
 mod mounts;
 pub mod node;

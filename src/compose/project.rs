@@ -115,47 +115,33 @@ impl Project {
     }
 
     /// Where the compose file sets the input-document field `input_field` (as a finding
-    /// names it: `container.privileged`, `container.resources.memory_bytes`) of `service`.
+    /// names it: `container.privileged`, `container.mounts[0]`, `container.env.TOKEN`,
+    /// `project.secrets.api_key`) of `service`: the most specific key that exists (see
+    /// `locate`), at worst the service's key. `None` for an unknown service.
     pub fn position_of_input_field(&self, service: &str, input_field: &str) -> Option<Position> {
-        let field = input_field.strip_prefix("input.").unwrap_or(input_field);
-        let field = field.strip_prefix("container.").unwrap_or(field);
-        let (head, rest) = field.split_once('.').unwrap_or((field, ""));
-        let candidates: &[&str] = match head {
-            "image" | "image_ref" => &["image", "build"],
-            "pid_mode" => &["pid"],
-            "ipc_mode" => &["ipc"],
-            "uts_mode" => &["uts"],
-            "network_mode" | "networks" => &["network_mode", "networks"],
-            "env" => &["environment", "env_file"],
-            "mounts" => &["volumes", "tmpfs", "secrets"],
-            "restart_policy" => &["restart"],
-            "logging" => &["logging", "log_driver"],
-            "resources" => match rest {
-                "memory_bytes" => &["mem_limit", "deploy.resources.limits.memory"],
-                "nano_cpus" => &["cpus", "deploy.resources.limits.cpus", "cpu_quota"],
-                "pids_limit" => &["pids_limit", "deploy.resources.limits.pids"],
-                "cpu_shares" => &["cpu_shares"],
-                _ => &["deploy"],
-            },
-            other => return self.position(service, &format!("{other}.{rest}")),
-        };
         let services = self.root.get("services")?;
         let svc = services.entry(service)?;
-        for c in candidates {
-            let segs: Vec<&str> = c.split('.').collect();
-            let mut full = segs.clone();
-            if head == "env" && !rest.is_empty() {
-                full.push(rest);
-            }
-            if let Some(p) = svc
-                .value
-                .position_at(&full)
-                .or_else(|| svc.value.position_at(&segs))
-            {
-                return Some(p.clone());
-            }
+        let mut segs = super::locate::segments(input_field);
+        if segs.first().is_some_and(|s| s == "input") {
+            segs.remove(0);
         }
-        Some(svc.key_pos.clone())
+        let found = match segs.first().map(String::as_str) {
+            Some("project") => {
+                let path: Vec<&str> = segs[1..].iter().map(String::as_str).collect();
+                (1..=path.len())
+                    .rev()
+                    .find_map(|n| self.root.position_at(&path[..n]))
+                    .cloned()
+            }
+            Some("container") => super::locate::candidates(&svc.value, &segs[1..])
+                .iter()
+                .find_map(|c| {
+                    let c: Vec<&str> = c.iter().map(String::as_str).collect();
+                    svc.value.position_at(&c).cloned()
+                }),
+            _ => None,
+        };
+        Some(found.unwrap_or_else(|| svc.key_pos.clone()))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Conversions between domain types and protobuf messages, and the one place where errors
 //! become gRPC `Status`es.
 
+use crate::check::{Evaluated, ProjectReport, ReportFinding, TaskFailed};
 use crate::compose::{ComposeError, Diagnostic, Position};
 use crate::model::{Decision, Finding, InputValidationError, Severity};
 use crate::policy::EngineError;
@@ -131,5 +132,64 @@ pub fn engine_error(e: &EngineError) -> tonic::Status {
         EngineError::Timeout { .. } => tonic::Status::deadline_exceeded(e.to_string()),
         EngineError::MemoryLimit { .. } => tonic::Status::resource_exhausted(e.to_string()),
         _ => tonic::Status::internal(format!("policy evaluation failed (deny): {e}")),
+    }
+}
+
+/// The services of a check: each decision as the engine made it, each finding at the
+/// position [`crate::check::check_project`] found for it; `file` maps file names for the
+/// caller.
+pub fn check_services(
+    report: &ProjectReport,
+    evaluated: &[Evaluated],
+    file: &dyn Fn(&str) -> String,
+) -> Vec<pb::ServiceDecision> {
+    report
+        .services
+        .iter()
+        .zip(evaluated)
+        .map(|(s, ev)| {
+            let at = |f: &ReportFinding| pb::FilePosition {
+                file: file(&f.file),
+                line: u32::try_from(f.line).unwrap_or(u32::MAX),
+                column: u32::try_from(f.column).unwrap_or(u32::MAX),
+            };
+            let d = &ev.decision;
+            let mut located = s.findings.iter();
+            let mut conv = |list: &[Finding]| -> Vec<pb::Finding> {
+                list.iter()
+                    .map(|f| {
+                        let mut out = finding(f, &s.name, None);
+                        out.position = located.next().map(at);
+                        out
+                    })
+                    .collect()
+            };
+            let violations = conv(&d.violations);
+            let warnings = conv(&d.warnings);
+            let audits = conv(&d.audits);
+            pb::ServiceDecision {
+                service: s.name.clone(),
+                decision: Some(pb::Decision {
+                    allowed: d.allowed,
+                    violations,
+                    warnings,
+                    audits,
+                    audit_id: ev.audit_id.clone(),
+                    bundle_revision: d.bundle_revision.clone(),
+                    evaluation_time_us: ev.evaluation_time_us,
+                }),
+                position: Some(pb::FilePosition {
+                    file: file(&s.file),
+                    line: u32::try_from(s.line).unwrap_or(u32::MAX),
+                    column: u32::try_from(s.column).unwrap_or(u32::MAX),
+                }),
+            }
+        })
+        .collect()
+}
+
+impl From<TaskFailed> for tonic::Status {
+    fn from(e: TaskFailed) -> Self {
+        tonic::Status::internal(format!("policy evaluation failed (deny): {e}"))
     }
 }

@@ -16,8 +16,9 @@ use super::decision_log::DecisionLog;
 use super::metrics::Metrics;
 use super::pb;
 use super::state::PolicyState;
+use crate::check::{self, Evaluated};
 use crate::compose::{self, LoadOptions, MemFs};
-use crate::model::{AdmissionRequest, Decision, Operation};
+use crate::model::AdmissionRequest;
 use crate::policy::EngineError;
 
 /// Where CheckCompose places the files it receives.
@@ -42,9 +43,18 @@ pub struct PolicyService {
     pub(super) call_timeout: std::time::Duration,
 }
 
-impl PolicyService {
+/// What deciding one request takes: evaluation, metrics, decision log. Cheap to clone, so
+/// each service of a `CheckCompose` is decided in a task of its own.
+#[derive(Clone)]
+pub(super) struct Decider {
+    state: Arc<PolicyState>,
+    log: Arc<DecisionLog>,
+    metrics: Arc<Metrics>,
+}
+
+impl Decider {
     /// Decides one request: evaluation, metrics, decision log.
-    async fn decide(&self, req: &AdmissionRequest) -> Result<(Decision, String, u64), Status> {
+    async fn decide(&self, req: &AdmissionRequest) -> Result<Evaluated, Status> {
         let loaded = self
             .state
             .current()
@@ -71,11 +81,21 @@ impl PolicyService {
             }
         }
         let decision = outcome.map_err(|e: EngineError| convert::engine_error(&e))?;
-        Ok((
+        Ok(Evaluated {
             decision,
             audit_id,
-            u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
-        ))
+            evaluation_time_us: u64::try_from(took.as_micros()).unwrap_or(u64::MAX),
+        })
+    }
+}
+
+impl PolicyService {
+    fn decider(&self) -> Decider {
+        Decider {
+            state: self.state.clone(),
+            log: self.log.clone(),
+            metrics: self.metrics.clone(),
+        }
     }
 
     /// Admits a policy call or sheds it with UNAVAILABLE (retryable) when too many run.
@@ -120,13 +140,13 @@ impl PolicyService {
         })?;
         let req =
             crate::model::validate_input_json(&value).map_err(|e| convert::invalid_input(&e))?;
-        let (decision, audit_id, us) = self.decide(&req).await?;
+        let ev = self.decider().decide(&req).await?;
         let subject = req.subject();
         Ok(Response::new(convert::decision(
-            &decision,
+            &ev.decision,
             &subject,
-            &audit_id,
-            us,
+            &ev.audit_id,
+            ev.evaluation_time_us,
             &|_| None,
         )))
     }
@@ -147,16 +167,15 @@ impl PolicyService {
             if let Some(s) = self.too_large(&format!("file {:?}", f.name), f.content.len()) {
                 return Err(s);
             }
-            let name = f.name.trim_start_matches("./");
-            if name.is_empty() || name.contains("..") {
-                return Err(Status::invalid_argument(format!(
-                    "file name {:?}: give a relative name without `..`",
-                    f.name
-                )));
-            }
-            let path = PathBuf::from(PROJECT_DIR).join(name);
+            let path = project_path(&f.name)?;
             fs.add(path.clone(), f.content.clone().into_bytes());
             files.push(path);
+        }
+        for f in &r.attachments {
+            if let Some(s) = self.too_large(&format!("attachment {:?}", f.name), f.content.len()) {
+                return Err(s);
+            }
+            fs.add(project_path(&f.name)?, f.content.clone().into_bytes());
         }
         let mut env_files = Vec::new();
         if !r.dotenv.is_empty() {
@@ -194,35 +213,17 @@ impl PolicyService {
                 }));
             }
         };
-        let mut services = Vec::new();
-        for req in project.admission_requests(Operation::Check) {
-            let service = req.origin.service.clone().unwrap_or_default();
-            let (decision, audit_id, us) = self.decide(&req).await?;
-            let locate = |f: &crate::model::Finding| {
-                let field = f.field.as_deref().unwrap_or("container");
-                project
-                    .position_of_input_field(&service, field)
-                    .map(|mut p| {
-                        let mut file = p.file.to_string();
-                        strip_project_dir(&mut file);
-                        p.file = file.into();
-                        p
-                    })
-            };
-            let mut d = convert::decision(&decision, &req.subject(), &audit_id, us, &locate);
-            for f in d
-                .violations
-                .iter_mut()
-                .chain(&mut d.warnings)
-                .chain(&mut d.audits)
-            {
-                f.service.clone_from(&service);
-            }
-            services.push(pb::ServiceDecision {
-                service,
-                decision: Some(d),
-            });
-        }
+        let decider = self.decider();
+        let (report, evaluated) = check::check_project(&project, |req| {
+            let decider = decider.clone();
+            async move { decider.decide(&req).await }
+        })
+        .await?;
+        let services = convert::check_services(&report, &evaluated, &|f: &str| {
+            let mut file = f.to_string();
+            strip_project_dir(&mut file);
+            file
+        });
         let mut warnings = convert::compose_warnings(&project.warnings);
         for w in &mut warnings {
             strip_project_dir(&mut w.file);
@@ -349,6 +350,17 @@ impl pb::policy_service_server::PolicyService for PolicyService {
     ) -> Result<Response<pb::PingResponse>, Status> {
         Ok(Response::new(pb::PingResponse {}))
     }
+}
+
+/// Where a file sent as `name` goes: under [`PROJECT_DIR`], never outside it.
+fn project_path(name: &str) -> Result<PathBuf, Status> {
+    let name = name.trim_start_matches("./");
+    if name.is_empty() || name.contains("..") || name.starts_with('/') {
+        return Err(Status::invalid_argument(format!(
+            "file name {name:?}: give a relative name without `..`"
+        )));
+    }
+    Ok(PathBuf::from(PROJECT_DIR).join(name))
 }
 
 fn strip_project_dir(file: &mut String) {

@@ -4,6 +4,7 @@
 //! their causes and exit 2. A policy failure (denied findings, failed tests) is not an error:
 //! the subcommand returns exit code 1.
 
+mod authz;
 mod bench;
 mod build;
 mod eval;
@@ -46,6 +47,7 @@ enum Command {
     Bench(bench::Args),
     Normalize(normalize::Args),
     Schema(schema::Args),
+    Authz(authz::Args),
 }
 
 /// Which policies a command uses: a bundle, a policy directory, or the built-in library.
@@ -161,8 +163,8 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    // `serve` sets up its own (JSON on stdout) logging.
-    if !matches!(cli.command, Command::Serve(_)) {
+    // `serve` and `authz` set up their own (JSON on stdout) logging.
+    if !matches!(cli.command, Command::Serve(_) | Command::Authz(_)) {
         init_logging();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -185,6 +187,7 @@ pub fn main() -> ExitCode {
             Command::Bench(args) => bench::run(args).await,
             Command::Normalize(args) => normalize::run(args),
             Command::Schema(args) => schema::run(args),
+            Command::Authz(args) => authz::run(args).await,
         }
     });
     match result {

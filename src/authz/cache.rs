@@ -8,7 +8,8 @@
 //! - A start looks the container up by id ([`VerdictCache::get`]); the entry counts only for
 //!   the revision it was made under, and only when it was judged with the image's own
 //!   configuration (user, healthcheck) known. An allowed start is remembered the same way,
-//!   so a restart is cheap too.
+//!   so a restart is cheap too. The generation is the server's revision and load time: a
+//!   reload with other data (a profile change) keeps the module's revision but not the time.
 //! - An update of the container forgets it ([`VerdictCache::forget`]); a new revision makes
 //!   every entry stale.
 //!
@@ -21,7 +22,7 @@ use std::hash::Hash;
 /// A remembered allow verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
-    /// The policy revision it was made under.
+    /// The policy generation it was made under (revision and load time).
     pub revision: String,
     /// The audit id of the decision.
     pub audit_id: String,

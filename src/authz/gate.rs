@@ -136,6 +136,8 @@ struct Facts {
     audit_id: String,
     revision: String,
     reason: &'static str,
+    /// When the policy calls of this request must be answered.
+    until: Option<Instant>,
 }
 
 impl Gate {
@@ -153,7 +155,10 @@ impl Gate {
     /// `/AuthZPlugin.AuthZReq`.
     pub async fn request(&self, req: &AuthzRequest) -> AuthzResponse {
         let started = Instant::now();
-        let mut facts = Facts::default();
+        let mut facts = Facts {
+            until: Some(started + self.upstream.deadline()),
+            ..Facts::default()
+        };
         let resp = match route(&req.method, &req.uri) {
             Route::AlwaysAllow => return AuthzResponse::allow(),
             Route::Other => return AuthzResponse::allow(),
@@ -236,17 +241,47 @@ impl Gate {
             Err(e) => return unreadable("container create", &e.to_string(), facts),
         };
         let complete = self.add_image_config(&mut doc, None).await;
+        // The generation is read before the decision: a reload in between makes the
+        // remembered verdict stale, never a stale verdict current.
+        let generation = if self.cfg.cache && complete {
+            self.generation(facts).await
+        } else {
+            None
+        };
         let resp = self.decide(req, doc, facts).await;
-        if resp.allow && complete && self.cfg.cache && !facts.audit_id.is_empty() {
-            let v = Verdict {
-                revision: facts.revision.clone(),
-                audit_id: facts.audit_id.clone(),
-            };
-            if let Ok(mut c) = self.cache.lock() {
-                c.pending(body_digest(req), v);
-            }
+        if let Some(v) = self.rememberable(&resp, generation, facts)
+            && let Ok(mut c) = self.cache.lock()
+        {
+            c.pending(body_digest(req), v);
         }
         resp
+    }
+
+    /// The policy generation the servers enforce now: the revision and when it was loaded (a
+    /// reload of the same module with other data keeps the revision but not the load time).
+    async fn generation(&self, facts: &Facts) -> Option<String> {
+        let until = facts
+            .until
+            .unwrap_or_else(|| Instant::now() + self.upstream.deadline());
+        let info = self.upstream.policy_info(until).await.ok()?;
+        Some(format!("{}@{}", info.revision, info.loaded_at_unix_ms))
+    }
+
+    /// The verdict to remember for an allowed decision made under `generation`.
+    fn rememberable(
+        &self,
+        resp: &AuthzResponse,
+        generation: Option<String>,
+        facts: &Facts,
+    ) -> Option<Verdict> {
+        let generation = generation?;
+        let made_under = generation
+            .split_once('@')
+            .is_some_and(|(rev, _)| rev == facts.revision);
+        (resp.allow && made_under && !facts.audit_id.is_empty()).then(|| Verdict {
+            revision: generation,
+            audit_id: facts.audit_id.clone(),
+        })
     }
 
     async fn start(&self, req: &AuthzRequest, id: &str, facts: &mut Facts) -> AuthzResponse {
@@ -276,9 +311,18 @@ impl Gate {
             .and_then(Value::as_str)
             .unwrap_or(id)
             .to_string();
-        if self.cfg.cache && self.cached(&full_id, facts).await {
+        let generation = if self.cfg.cache {
+            self.generation(facts).await
+        } else {
+            None
+        };
+        if let Some(g) = &generation
+            && let Some(hit) = self.cache.lock().ok().and_then(|c| c.get(&full_id, g))
+        {
             facts.subject = format!("container {}", short(&full_id));
             facts.reason = "cache";
+            facts.cached = true;
+            facts.audit_id = hit.audit_id;
             return AuthzResponse::allow();
         }
         let mut doc = match engine_api::from_inspect(&inspect, Operation::Start) {
@@ -287,14 +331,10 @@ impl Gate {
         };
         let complete = self.add_image_config(&mut doc, image_id(&inspect)).await;
         let resp = self.decide(req, doc, facts).await;
-        if resp.allow && complete && self.cfg.cache && !facts.audit_id.is_empty() {
-            let v = Verdict {
-                revision: facts.revision.clone(),
-                audit_id: facts.audit_id.clone(),
-            };
-            if let Ok(mut c) = self.cache.lock() {
-                c.remember(&full_id, v);
-            }
+        if let Some(v) = self.rememberable(&resp, generation.filter(|_| complete), facts)
+            && let Ok(mut c) = self.cache.lock()
+        {
+            c.remember(&full_id, v);
         }
         resp
     }
@@ -336,32 +376,6 @@ impl Gate {
         };
         self.add_image_config(&mut doc, image_id(&inspect)).await;
         self.decide(req, doc, facts).await
-    }
-
-    /// Whether container `id` has a verdict for the revision the servers enforce now.
-    async fn cached(&self, id: &str, facts: &mut Facts) -> bool {
-        let known = self.cache.lock().is_ok_and(|c| c.contains(id));
-        if !known {
-            return false;
-        }
-        // A cheap call (no evaluation) tells whether the policies changed since.
-        let Ok(info) = self.upstream.policy_info().await else {
-            return false;
-        };
-        match self
-            .cache
-            .lock()
-            .ok()
-            .and_then(|c| c.get(id, &info.revision))
-        {
-            Some(hit) => {
-                facts.cached = true;
-                facts.audit_id = hit.audit_id;
-                facts.revision = hit.revision;
-                true
-            }
-            None => false,
-        }
     }
 
     /// Adds the image's configuration (user, healthcheck); `false` when it is not known.
@@ -439,7 +453,10 @@ impl Gate {
             Ok(j) => j,
             Err(e) => return unreadable("admission request", &e.to_string(), facts),
         };
-        match self.upstream.evaluate(json).await {
+        let until = facts
+            .until
+            .unwrap_or_else(|| Instant::now() + self.upstream.deadline());
+        match self.upstream.evaluate(json, until).await {
             Ok(d) => {
                 facts.audit_id = d.audit_id.clone();
                 facts.revision.clone_from(&d.bundle_revision);
@@ -530,8 +547,11 @@ pub fn deny_message(doc: &AdmissionRequest, d: &pb::Decision) -> String {
             let title = serde_json::from_str::<Value>(&f.details_json)
                 .ok()
                 .and_then(|v| v.get("title").and_then(Value::as_str).map(str::to_string))
-                .map(|t| t.replace('`', ""));
+                .map(|t| short_title(&t));
             let text = match (title, detailed) {
+                (Some(t), true) if fix.to_lowercase().starts_with(&t.to_lowercase()) => {
+                    fix.to_string()
+                }
                 (Some(t), true) => format!("{t}: {fix}"),
                 (Some(t), false) => t,
                 (None, _) => fix.to_string(),
@@ -560,15 +580,27 @@ pub fn deny_message(doc: &AdmissionRequest, d: &pb::Decision) -> String {
         ),
         None => "`dockgate normalize` shows what the policy sees".to_string(),
     };
+    let image = if subject.starts_with("image ") {
+        String::new()
+    } else {
+        format!(" ({})", doc.container.image)
+    };
     format!(
-        "dockgate: {subject} ({}) {what}: {}. {hint}",
-        doc.container.image,
+        "dockgate: {subject}{image} {what}: {}. {hint}",
         if parts.is_empty() {
             "the policy denied it without findings".to_string()
         } else {
             parts.join("; ")
         }
     )
+}
+
+/// A control's title without its parenthesised details or explanation after a colon:
+/// "runs as root: no `user`, or ..." → "runs as root".
+fn short_title(t: &str) -> String {
+    let t = t.split(" (").next().unwrap_or(t);
+    let t = t.split(": ").next().unwrap_or(t);
+    t.replace('`', "").trim().to_string()
 }
 
 #[cfg(test)]
@@ -622,9 +654,23 @@ mod tests {
         assert_eq!(
             m,
             "dockgate: container \"web\" (busybox:1.36) denied: DG-101 container is privileged: \
-             remove privileged: true; DG-201 container runtime socket mounted (docker.sock): do not \
-             mount it. `dockgate explain DG-101` explains a rule, `dockgate normalize` shows what \
-             the policy sees"
+             remove privileged: true; DG-201 container runtime socket mounted: do not mount it. \
+             `dockgate explain DG-101` explains a rule, `dockgate normalize` shows what the \
+             policy sees"
+        );
+        // Repeating the title when the fix already says it is noise.
+        let d2 = pb::Decision {
+            violations: vec![finding(
+                "DG-103",
+                "container \"web\"",
+                "shares the host PID namespace: remove pid: host",
+                "shares the host PID namespace",
+            )],
+            ..Default::default()
+        };
+        assert!(
+            deny_message(&doc(Operation::Create), &d2)
+                .contains("denied: DG-103 shares the host PID namespace: remove pid: host."),
         );
         let m = deny_message(&doc(Operation::Exec), &d);
         assert!(

@@ -59,6 +59,14 @@ pub enum UpstreamError {
     /// No endpoint answered within the deadline.
     #[error("no policy server answered within {0:?}")]
     Deadline(Duration),
+    /// Every endpoint is out of rotation (unreachable or not SERVING).
+    #[error("no policy server is serving ({servers}); waited {deadline:?}")]
+    NoneServing {
+        /// The deadline.
+        deadline: Duration,
+        /// The configured servers.
+        servers: String,
+    },
     /// The server answered with an error status.
     #[error("the policy server answered {code:?}: {message}")]
     Status {
@@ -156,28 +164,31 @@ impl Upstream {
             .collect()
     }
 
-    /// `Evaluate` with the AdmissionRequest JSON.
+    /// `Evaluate` with the AdmissionRequest JSON, answered by `until`.
     pub async fn evaluate(
         &self,
         admission_request_json: String,
+        until: Instant,
     ) -> Result<pb::Decision, UpstreamError> {
-        let reply = self.call(Call::Evaluate(admission_request_json)).await?;
+        let reply = self
+            .call(Call::Evaluate(admission_request_json), until)
+            .await?;
         match reply {
             Reply::Decision(d) => Ok(d),
             Reply::Info(_) => Err(UpstreamError::Transport("unexpected reply".into())),
         }
     }
 
-    /// `GetPolicyInfo`.
-    pub async fn policy_info(&self) -> Result<pb::PolicyInfo, UpstreamError> {
-        match self.call(Call::Info).await? {
+    /// `GetPolicyInfo`, answered by `until`.
+    pub async fn policy_info(&self, until: Instant) -> Result<pb::PolicyInfo, UpstreamError> {
+        match self.call(Call::Info, until).await? {
             Reply::Info(i) => Ok(i),
             Reply::Decision(_) => Err(UpstreamError::Transport("unexpected reply".into())),
         }
     }
 
-    async fn call(&self, call: Call) -> Result<Reply, UpstreamError> {
-        let started = Instant::now();
+    async fn call(&self, call: Call, until: Instant) -> Result<Reply, UpstreamError> {
+        let budget = until.saturating_duration_since(Instant::now());
         let transport = self.transport.clone();
         let inner = tower::service_fn(move |call: Call| {
             let mut client = PolicyServiceClient::new(transport.clone());
@@ -199,14 +210,22 @@ impl Upstream {
         });
         let policy = Failover {
             attempts_left: self.endpoints.max(2),
-            until: started + self.deadline,
+            until,
             probe_now: self.probe_now.clone(),
         };
         let svc = tower::retry::Retry::new(policy, inner);
-        match tokio::time::timeout(self.deadline, svc.oneshot(call)).await {
+        match tokio::time::timeout(budget, svc.oneshot(call)).await {
             Err(_) => {
                 self.probe_now.notify_one();
-                Err(UpstreamError::Deadline(self.deadline))
+                let serving = self.healthy();
+                Err(if serving.is_empty() {
+                    UpstreamError::NoneServing {
+                        deadline: self.deadline,
+                        servers: self.uris.join(", "),
+                    }
+                } else {
+                    UpstreamError::Deadline(self.deadline)
+                })
             }
             Ok(Ok(r)) => Ok(r),
             Ok(Err(status)) => {

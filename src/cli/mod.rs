@@ -5,6 +5,7 @@
 //! the subcommand returns exit code 1.
 
 mod authz;
+mod authz_bench;
 mod bench;
 mod build;
 mod eval;
@@ -48,6 +49,7 @@ enum Command {
     Normalize(normalize::Args),
     Schema(schema::Args),
     Authz(authz::Args),
+    AuthzBench(authz_bench::Args),
 }
 
 /// Which policies a command uses: a bundle, a policy directory, or the built-in library.
@@ -188,6 +190,7 @@ pub fn main() -> ExitCode {
             Command::Normalize(args) => normalize::run(args),
             Command::Schema(args) => schema::run(args),
             Command::Authz(args) => authz::run(args).await,
+            Command::AuthzBench(args) => authz_bench::run(args).await,
         }
     });
     match result {

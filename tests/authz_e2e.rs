@@ -12,9 +12,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod support;
 #[path = "support/server.rs"]
 mod server_support;
+mod support;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -116,7 +116,11 @@ fn plugin(socket: &Path, servers: &[&str], docker_host: &str) -> Server {
             assert!(reply.contains(r#"{"Implements":["authz"]}"#), "{reply}");
             return p;
         }
-        assert!(Instant::now() < deadline, "plugin never answered\n{}", p.logs());
+        assert!(
+            Instant::now() < deadline,
+            "plugin never answered\n{}",
+            p.logs()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -267,12 +271,17 @@ async fn the_plugin_enforces_the_library_on_a_real_dockerd() {
     let out = docker(&d, &run);
     assert!(out.status.success(), "{}\n{}", text(&out), p.logs());
     let state = d
-        .docker_ok(["inspect", "--format", "{{.State.Running}}", "good"], TIMEOUT)
+        .docker_ok(
+            ["inspect", "--format", "{{.State.Running}}", "good"],
+            TIMEOUT,
+        )
         .expect("inspect");
     assert_eq!(String::from_utf8_lossy(&state.stdout).trim(), "true");
     let starts = authz_lines(&p, "START");
     assert!(
-        starts.iter().any(|v| v["allowed"] == true && v["cached"] == true),
+        starts
+            .iter()
+            .any(|v| v["allowed"] == true && v["cached"] == true),
         "the start of a just-created container should be allowed from the cache: {starts:?}"
     );
     // The decision log never carries env values.
@@ -344,7 +353,12 @@ async fn the_plugin_enforces_the_library_on_a_real_dockerd() {
         .expect("reload")
         .into_inner();
     assert_eq!(info.last_reload_error, "");
-    assert_denied(&d, &args(&["start", "later"]), &["DG-701", "start denied"], &p);
+    assert_denied(
+        &d,
+        &args(&["start", "later"]),
+        &["DG-701", "start denied"],
+        &p,
+    );
     // ... and back: the original policy allows it again.
     write_bundle(&bundle, &[]);
     srv.client()

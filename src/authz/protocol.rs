@@ -35,6 +35,9 @@ pub struct AuthzRequest {
     /// Response status (AuthZRes only).
     #[serde(rename = "ResponseStatusCode", default)]
     pub response_status: Option<i64>,
+    /// The daemon's response body, base64 (AuthZRes only, JSON responses only).
+    #[serde(rename = "ResponseBody", default)]
+    pub response_body: Option<String>,
 }
 
 /// Why a body could not be used.
@@ -68,6 +71,23 @@ impl AuthzRequest {
             return Err(BodyError::Missing);
         }
         serde_json::from_slice(&bytes).map_err(|e| BodyError::NotJson(e.to_string()))
+    }
+}
+
+impl AuthzRequest {
+    /// The raw request body bytes (empty when absent or not base64).
+    pub fn body_bytes(&self) -> Vec<u8> {
+        self.body
+            .as_deref()
+            .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+            .unwrap_or_default()
+    }
+
+    /// The decoded response body as JSON, if there is one.
+    pub fn json_response_body(&self) -> Option<serde_json::Value> {
+        let b = self.response_body.as_deref().filter(|b| !b.is_empty())?;
+        let bytes = base64::engine::general_purpose::STANDARD.decode(b).ok()?;
+        serde_json::from_slice(&bytes).ok()
     }
 }
 

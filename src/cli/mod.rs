@@ -4,6 +4,8 @@
 //! their causes and exit 2. A policy failure (denied findings, failed tests) is not an error:
 //! the subcommand returns exit code 1.
 
+mod authz;
+mod authz_bench;
 mod bench;
 mod build;
 mod check;
@@ -52,6 +54,8 @@ enum Command {
     Schema(schema::Args),
     Check(check::Args),
     Explain(explain::Args),
+    Authz(authz::Args),
+    AuthzBench(authz_bench::Args),
 }
 
 /// Which policies a command uses: a bundle, a policy directory, or the built-in library.
@@ -167,8 +171,8 @@ pub fn main() -> ExitCode {
             };
         }
     };
-    // `serve` sets up its own (JSON on stdout) logging.
-    if !matches!(cli.command, Command::Serve(_)) {
+    // `serve` and `authz` set up their own (JSON on stdout) logging.
+    if !matches!(cli.command, Command::Serve(_) | Command::Authz(_)) {
         init_logging();
     }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -194,6 +198,8 @@ pub fn main() -> ExitCode {
             Command::Schema(args) => schema::run(args),
             Command::Check(args) => check::run(args).await,
             Command::Explain(args) => explain::run(args),
+            Command::Authz(args) => authz::run(args).await,
+            Command::AuthzBench(args) => authz_bench::run(args).await,
         }
     });
     match result {

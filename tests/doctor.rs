@@ -9,9 +9,10 @@ mod server_support;
 mod support;
 
 use std::io::Write;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use server_support::{Server, dockgate, run_bounded_for};
+use dockgate::client::ClientTls;
+use server_support::{Reach, Server, dockgate, run_bounded_for};
 use support::dockerd::{DockerdOptions, PrivateDockerd, docker_available};
 
 fn docker_or_skip(test: &str) -> bool {
@@ -92,4 +93,90 @@ async fn an_unreachable_daemon_and_server_are_reported_with_fixes() {
     assert!(out.contains("does not answer"), "{out}");
     assert!(out.contains("FAIL  policy server"), "{out}");
     assert_eq!(out.matches("fix: ").count(), 3, "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_working_chain_passes_every_check() {
+    if !docker_or_skip("a_working_chain_passes_every_check") {
+        return;
+    }
+    let dir = tempfile::Builder::new()
+        .prefix("dgd")
+        .tempdir_in("/tmp")
+        .expect("temp dir");
+    let server_socket = dir.path().join("srv.sock");
+    let server = Server::start(
+        &[
+            "--socket".as_ref(),
+            server_socket.as_os_str(),
+            "--profile".as_ref(),
+            "restricted".as_ref(),
+        ],
+        Reach::Unix(server_socket.clone()),
+        ClientTls::default(),
+    )
+    .await;
+    // The plugin, asking that server; it must answer before the daemon starts (the daemon
+    // asks it about its own /_ping).
+    let plugin_socket = dir.path().join("plugin.sock");
+    let mut cmd = dockgate();
+    cmd.arg("authz")
+        .arg("--socket")
+        .arg(&plugin_socket)
+        .arg("--server")
+        .arg(&server.uri);
+    let plugin = Server::spawn(cmd, ClientTls::default());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !plugin_socket.exists() {
+        assert!(plugin.try_wait().is_none(), "plugin exited\n{}", plugin.logs());
+        assert!(Instant::now() < deadline, "no plugin socket\n{}", plugin.logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let daemon = PrivateDockerd::start(DockerdOptions {
+        authorization_plugin: Some(plugin_socket.display().to_string()),
+        ..DockerdOptions::default()
+    })
+    .expect("start dockerd");
+    // Doctor finds the plugin as the daemon does: through the spec file the harness wrote.
+    let name = daemon
+        .authorization_plugin_name()
+        .expect("plugin name")
+        .to_owned();
+    let host = daemon.host_uri();
+    let (code, out) = doctor(&[
+        "--docker-host",
+        &host,
+        "--plugin",
+        &name,
+        "--server",
+        &server.uri,
+    ]);
+    assert_eq!(code, 0, "{out}\nplugin:\n{}", plugin.logs());
+    for check in [
+        "ok    docker daemon",
+        "ok    authorization chain",
+        "ok    plugin socket",
+        "ok    lockout protection",
+        "ok    enforcement",
+        "ok    policy server",
+        "ok    policies",
+    ] {
+        assert!(out.contains(check), "{check} missing:\n{out}");
+    }
+    assert!(!out.contains("FAIL"), "{out}");
+
+    // The server goes away: enforcement can no longer be shown, and doctor says so.
+    drop(server);
+    let (code, out) = doctor(&[
+        "--docker-host",
+        &host,
+        "--plugin",
+        &name,
+        "--server",
+        &format!("unix://{}", server_socket.display()),
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("FAIL  enforcement"), "{out}");
+    assert!(out.contains("FAIL  policy server"), "{out}");
+    assert!(out.contains("ok    lockout protection"), "{out}");
 }

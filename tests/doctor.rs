@@ -128,8 +128,16 @@ async fn a_working_chain_passes_every_check() {
     let plugin = Server::spawn(cmd, ClientTls::default());
     let deadline = Instant::now() + Duration::from_secs(30);
     while !plugin_socket.exists() {
-        assert!(plugin.try_wait().is_none(), "plugin exited\n{}", plugin.logs());
-        assert!(Instant::now() < deadline, "no plugin socket\n{}", plugin.logs());
+        assert!(
+            plugin.try_wait().is_none(),
+            "plugin exited\n{}",
+            plugin.logs()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no plugin socket\n{}",
+            plugin.logs()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let daemon = PrivateDockerd::start(DockerdOptions {

@@ -229,6 +229,20 @@ fn authz_lines(plugin: &Server, op: &str) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Waits (bounded) until `pred` holds for the plugin's output (its log lines are read by a
+/// thread, a moment after the call they describe).
+fn wait_for(plugin: &Server, what: &str, pred: impl Fn(&Server) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pred(plugin) {
+        assert!(
+            Instant::now() < deadline,
+            "never saw {what} in the plugin's log\n{}",
+            plugin.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// Compliant containers run; each unsafe flag is denied with its rule; a container allowed at
 /// create is denied at start once the policy tightens; privileged exec, an oversized create
 /// body and a non-compliant compose project are denied, a compliant project comes up.
@@ -277,12 +291,14 @@ async fn the_plugin_enforces_the_library_on_a_real_dockerd() {
         )
         .expect("inspect");
     assert_eq!(String::from_utf8_lossy(&state.stdout).trim(), "true");
-    let starts = authz_lines(&p, "START");
-    assert!(
-        starts
-            .iter()
-            .any(|v| v["allowed"] == true && v["cached"] == true),
-        "the start of a just-created container should be allowed from the cache: {starts:?}"
+    wait_for(
+        &p,
+        "the start of the just-created container allowed from the cache",
+        |p| {
+            authz_lines(p, "START")
+                .iter()
+                .any(|v| v["allowed"] == true && v["cached"] == true)
+        },
     );
     // The decision log never carries env values.
     assert!(!p.stdout.text().contains("hunter2"));
@@ -319,6 +335,26 @@ async fn the_plugin_enforces_the_library_on_a_real_dockerd() {
         .docker_ok(["exec", "good", "id", "-u"], TIMEOUT)
         .expect("plain exec");
     assert_eq!(String::from_utf8_lossy(&id.stdout).trim(), "65534");
+
+    // An update that lifts a limit is denied; one that keeps the container compliant is
+    // allowed, and makes the remembered verdict stale: the next start is evaluated again.
+    assert_denied(
+        &d,
+        &args(&["update", "--pids-limit", "-1", "good"]),
+        &["DG-503", "update denied"],
+        &p,
+    );
+    d.docker_ok(["update", "--cpus", "0.25", "good"], TIMEOUT)
+        .expect("a compliant update");
+    let before = authz_lines(&p, "START").len();
+    d.docker_ok(["restart", "-t", "1", "good"], TIMEOUT)
+        .expect("restart after the update");
+    wait_for(&p, "an evaluated (uncached) start after the update", |p| {
+        authz_lines(p, "START")
+            .iter()
+            .skip(before)
+            .any(|v| v["allowed"] == true && v["cached"] == false)
+    });
 
     // A create body over 1 MiB reaches the plugin without its body: denied, saying why.
     let labels = dir.path().join("big.labels");

@@ -220,6 +220,16 @@ fn inspect() -> Value {
     })
 }
 
+/// An inspect with memory, CPU and pids limits and an on-failure restart policy.
+fn upd_base() -> serde_json::Value {
+    let mut i = inspect();
+    i["HostConfig"]["Memory"] = json!(64 << 20);
+    i["HostConfig"]["NanoCpus"] = json!(500_000_000);
+    i["HostConfig"]["PidsLimit"] = json!(64);
+    i["HostConfig"]["RestartPolicy"] = json!({"Name": "on-failure", "MaximumRetryCount": 3});
+    i
+}
+
 #[test]
 fn inspect_update_exec_and_image() {
     let req = engine_api::from_inspect(&inspect(), Operation::Audit).unwrap();
@@ -249,6 +259,20 @@ fn inspect_update_exec_and_image() {
     );
     assert_eq!(upd.container.resources.pids_limit, Some(200));
     assert_eq!(upd.container.restart_policy.name, "always");
+    // What `docker update --cpus 0.25` sends: every other field zero, meaning unchanged.
+    let cli = engine_api::from_update(
+        &upd_base(),
+        &json!({"Memory": 0, "MemorySwap": 0, "NanoCpus": 250000000, "CpuShares": 0,
+                "CpuQuota": 0, "CpuPeriod": 0, "RestartPolicy": {"Name": "", "MaximumRetryCount": 0}}),
+    )
+    .unwrap();
+    assert_eq!(cli.container.resources.memory_bytes, Some(64 << 20));
+    assert_eq!(cli.container.resources.nano_cpus, Some(250_000_000));
+    assert_eq!(cli.container.resources.pids_limit, Some(64));
+    assert_eq!(cli.container.restart_policy.name, "on-failure");
+    // `docker update --pids-limit -1` lifts the limit.
+    let lifted = engine_api::from_update(&upd_base(), &json!({"PidsLimit": -1})).unwrap();
+    assert_eq!(lifted.container.resources.pids_limit, None);
     assert!(
         engine_api::from_update(&inspect(), &json!({"Memory": []}))
             .unwrap_err()

@@ -702,3 +702,153 @@ mod tests {
         assert!(!m.contains("long fix text"), "{m}");
     }
 }
+
+/// The gate's own decisions, with no policy server and no Docker daemon behind it: what is
+/// allowed without a lookup, what is denied for want of a body, and the fail modes.
+#[cfg(test)]
+mod offline_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::client::ClientTls;
+
+    fn gate(cfg: GateConfig) -> Gate {
+        // Nothing listens on these sockets.
+        let dir = std::env::temp_dir().join(format!("dg-gate-{}", uuid::Uuid::new_v4()));
+        let srv = format!("unix://{}/none.sock", dir.display());
+        let upstream =
+            Upstream::new(&[srv], &ClientTls::default(), Duration::from_millis(300)).unwrap();
+        let docker = DockerLink::new(
+            &format!("{}/docker.sock", dir.display()),
+            cfg.docker_timeout,
+        );
+        Gate::new(upstream, docker, cfg)
+    }
+
+    fn call(method: &str, uri: &str, body: Option<&str>) -> AuthzRequest {
+        use base64::Engine as _;
+        AuthzRequest {
+            method: method.into(),
+            uri: uri.into(),
+            body: body.map(|b| base64::engine::general_purpose::STANDARD.encode(b)),
+            ..AuthzRequest::default()
+        }
+    }
+
+    const CREATE: &str = r#"{"Image":"busybox:1.36","User":"1000:1000"}"#;
+
+    #[tokio::test]
+    async fn reads_and_repair_calls_are_allowed_without_any_lookup() {
+        let g = gate(GateConfig::default());
+        for (m, u) in [
+            ("GET", "/v1.41/containers/json"),
+            ("HEAD", "/_ping"),
+            ("POST", "/v1.41/plugins/dockgate/disable"),
+            ("GET", "/v1.41/containers/abc/json"),
+        ] {
+            let started = Instant::now();
+            assert!(g.request(&call(m, u, None)).await.allow, "{m} {u}");
+            assert!(started.elapsed() < Duration::from_millis(100));
+        }
+    }
+
+    #[tokio::test]
+    async fn calls_that_need_a_body_and_have_none_are_denied_saying_why() {
+        let g = gate(GateConfig::default());
+        for uri in [
+            "/v1.41/containers/create",
+            "/v1.41/containers/abc/update",
+            "/v1.41/containers/abc/exec",
+        ] {
+            let r = g.request(&call("POST", uri, None)).await;
+            assert!(!r.allow, "{uri}");
+            assert!(
+                r.msg.contains("has no body") && r.msg.contains("1 MiB"),
+                "{uri}: {}",
+                r.msg
+            );
+            let r = g.request(&call("POST", uri, Some("not json"))).await;
+            assert!(!r.allow && r.msg.contains("not JSON"), "{uri}: {}", r.msg);
+        }
+        let r = g
+            .request(&call(
+                "POST",
+                "/v1.23/containers/abc/start",
+                Some(r#"{"Privileged":true}"#),
+            ))
+            .await;
+        assert!(!r.allow && r.msg.contains("API < 1.24"), "{}", r.msg);
+    }
+
+    #[tokio::test]
+    async fn swarm_services_follow_the_configuration() {
+        let r = gate(GateConfig::default())
+            .request(&call("POST", "/v1.41/services/create", Some("{}")))
+            .await;
+        assert!(!r.allow && r.msg.contains("Swarm"), "{}", r.msg);
+        let g = gate(GateConfig {
+            allow_swarm: true,
+            ..GateConfig::default()
+        });
+        assert!(
+            g.request(&call("POST", "/v1.41/services/x/update", Some("{}")))
+                .await
+                .allow
+        );
+    }
+
+    #[tokio::test]
+    async fn no_server_means_deny_within_the_deadline_unless_the_operation_fails_open() {
+        let g = gate(GateConfig::default());
+        let started = Instant::now();
+        let r = g
+            .request(&call(
+                "POST",
+                "/v1.41/containers/create?name=web",
+                Some(CREATE),
+            ))
+            .await;
+        assert!(!r.allow);
+        assert!(r.msg.contains("fails closed"), "{}", r.msg);
+        assert!(
+            r.msg
+                .starts_with("dockgate: container \"web\" (busybox:1.36) denied"),
+            "{}",
+            r.msg
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            started.elapsed()
+        );
+
+        let g = gate(GateConfig {
+            fail_open: FailOpen {
+                create: true,
+                ..FailOpen::default()
+            },
+            ..GateConfig::default()
+        });
+        let r = g
+            .request(&call("POST", "/v1.41/containers/create", Some(CREATE)))
+            .await;
+        assert!(r.allow, "{}", r.msg);
+        // Exec still fails closed: the switch is per operation. (The container cannot be
+        // inspected here, which denies it too: either way, no decision means no exec.)
+        let r = g
+            .request(&call(
+                "POST",
+                "/v1.41/containers/abc/exec",
+                Some(r#"{"Cmd":["sh"]}"#),
+            ))
+            .await;
+        assert!(!r.allow);
+    }
+
+    #[tokio::test]
+    async fn responses_are_never_denied() {
+        let g = gate(GateConfig::default());
+        let mut c = call("POST", "/v1.41/containers/create", Some(CREATE));
+        c.response_status = Some(201);
+        assert!(g.response(&c).await.allow);
+    }
+}

@@ -147,26 +147,33 @@ pub fn from_inspect(
 
 /// `POST /containers/{id}/update` merged onto the container's inspect → an `UPDATE`
 /// document showing the container as it will be after the update.
+///
+/// The daemon's update semantics: the CLI sends every resource field, and a zero means
+/// "unchanged" (memory, CPUs, CPU shares), as does a restart policy without a name. A
+/// negative memory or CPU quota, and a pids limit of zero or less, lift the limit.
 pub fn from_update(inspect: &Value, update: &Value) -> Result<AdmissionRequest, EngineApiError> {
     let mut req = from_inspect(inspect, Operation::Update)?;
     let u: UpdateBody = decode("container update", update)?;
     let r = &mut req.container.resources;
-    if let Some(m) = u.memory {
-        r.memory_bytes = (m != 0).then_some(m);
+    if let Some(m) = u.memory.filter(|m| *m != 0) {
+        r.memory_bytes = (m > 0).then_some(m);
     }
     if let Some(n) = u.nano_cpus.filter(|n| *n != 0) {
-        r.nano_cpus = Some(n);
-    } else if let Some(q) = u.cpu_quota {
+        r.nano_cpus = (n > 0).then_some(n);
+    } else if let Some(q) = u.cpu_quota.filter(|q| *q != 0) {
         let period = u.cpu_period.filter(|p| *p > 0).unwrap_or(100_000);
         r.nano_cpus = (q > 0).then(|| q.saturating_mul(1_000_000_000) / period);
     }
-    if let Some(s) = u.cpu_shares {
-        r.cpu_shares = (s != 0).then_some(s);
+    if let Some(s) = u.cpu_shares.filter(|s| *s != 0) {
+        r.cpu_shares = Some(s);
     }
     if let Some(p) = u.pids_limit {
         r.pids_limit = (p > 0).then_some(p);
     }
-    if u.restart_policy.is_some() {
+    if u.restart_policy
+        .as_ref()
+        .is_some_and(|p| p.name.as_deref().is_some_and(|n| !n.is_empty()))
+    {
         req.container.restart_policy = convert::restart(u.restart_policy);
     }
     Ok(req)

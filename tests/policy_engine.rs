@@ -557,3 +557,20 @@ deny contains name if {
         engine.instance_memory_peak()
     );
 }
+
+#[tokio::test]
+async fn a_bundle_without_a_manifest_revision_gets_one_from_module_and_data() {
+    // As `opa build` without `--revision` makes it.
+    let mut base = shop_bundle();
+    base.manifest.revision.clear();
+    let a = PolicyEngine::load(base.clone(), &options()).await.unwrap();
+    let same = PolicyEngine::load(base.clone(), &options()).await.unwrap();
+    assert_eq!(a.info().revision, same.info().revision);
+    // Only the data changes (as a profile or an exemption does): a new revision, so caches
+    // keyed by revision (the plugin's verdicts) cannot serve the old policy's answers.
+    let mut changed = base;
+    changed.set_data(&["shop", "extra"], serde_json::json!(true));
+    let b = PolicyEngine::load(changed, &options()).await.unwrap();
+    assert_eq!(a.info().module_sha256, b.info().module_sha256);
+    assert_ne!(a.info().revision, b.info().revision);
+}

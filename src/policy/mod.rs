@@ -137,7 +137,7 @@ impl Default for EngineOptions {
 pub struct PolicyInfo {
     /// Bundle origin (path).
     pub origin: String,
-    /// Bundle revision (the manifest's, else the module's hash prefix).
+    /// Bundle revision (the manifest's, else a hash prefix of the module and the data).
     pub revision: String,
     /// All entrypoints of the module.
     pub entrypoints: Vec<String>,
@@ -229,7 +229,14 @@ impl PolicyEngine {
             }
         }
         let revision = if bundle.manifest.revision.is_empty() {
-            module_sha256.chars().take(12).collect()
+            // Module and data together: a reload that changes only the data (a profile, an
+            // exemption) is a new revision too.
+            use sha2::Digest;
+            let mut h = sha2::Sha256::new();
+            h.update(module_sha256.as_bytes());
+            h.update([0]);
+            h.update(bundle.data.to_string().as_bytes());
+            hex::encode(h.finalize()).chars().take(12).collect()
         } else {
             bundle.manifest.revision.clone()
         };

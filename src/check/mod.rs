@@ -44,7 +44,8 @@ pub struct TaskFailed(pub String);
 
 /// Decides every active service of `project` with `decide` (each in a task of its own) and
 /// locates every finding. Services keep their file order. The first failed decision fails
-/// the whole check: a check never reports a service it could not decide as clean.
+/// the whole check (the other evaluations are aborted): a check never reports a service it
+/// could not decide as clean.
 pub async fn check_project<F, Fut, E>(
     project: &Project,
     decide: F,
@@ -54,19 +55,29 @@ where
     Fut: Future<Output = Result<Evaluated, E>> + Send + 'static,
     E: From<TaskFailed> + Send + 'static,
 {
-    let tasks: Vec<_> = project
+    // A JoinSet aborts what is still running when the check is dropped (a caller's timeout
+    // or cancellation), so no evaluation outlives it.
+    let mut set = tokio::task::JoinSet::new();
+    let mut names = Vec::new();
+    for (i, req) in project
         .admission_requests(Operation::Check)
         .into_iter()
-        .map(|req| {
-            let service = req.origin.service.clone().unwrap_or_default();
-            (service, tokio::spawn(decide(req)))
-        })
-        .collect();
-    let mut services = Vec::with_capacity(tasks.len());
-    let mut evaluated = Vec::with_capacity(tasks.len());
-    for (service, task) in tasks {
-        let ev = task.await.map_err(|e| TaskFailed(e.to_string()))??;
-        services.push(service_report(project, &service, &ev.decision));
+        .enumerate()
+    {
+        names.push(req.origin.service.clone().unwrap_or_default());
+        let decided = decide(req);
+        set.spawn(async move { (i, decided.await) });
+    }
+    let mut slots: Vec<Option<Evaluated>> = vec![None; names.len()];
+    while let Some(joined) = set.join_next().await {
+        let (i, outcome) = joined.map_err(|e| TaskFailed(e.to_string()))?;
+        slots[i] = Some(outcome?);
+    }
+    let mut services = Vec::with_capacity(names.len());
+    let mut evaluated = Vec::with_capacity(names.len());
+    for (service, ev) in names.iter().zip(slots) {
+        let ev = ev.ok_or_else(|| TaskFailed(format!("service {service:?} was not decided")))?;
+        services.push(service_report(project, service, &ev.decision));
         evaluated.push(ev);
     }
     Ok((

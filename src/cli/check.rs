@@ -115,6 +115,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         cwd: cwd.clone(),
     };
 
+    let started = std::time::Instant::now();
     let mut loaded: Vec<Arc<Loaded>> = Vec::new();
     let mut errors: Vec<FileIssue> = Vec::new();
     for t in &targets {
@@ -124,6 +125,13 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
 
+    tracing::debug!(
+        projects = loaded.len(),
+        errors = errors.len(),
+        took_ms = started.elapsed().as_secs_f64() * 1e3,
+        "compose projects loaded"
+    );
+    let started = std::time::Instant::now();
     let (evaluator, origin, profile, library) = match &args.server {
         None => {
             let bundle = match &args.policy.policies {
@@ -181,7 +189,17 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     };
 
+    tracing::debug!(
+        took_ms = started.elapsed().as_secs_f64() * 1e3,
+        "policies ready"
+    );
+    let started = std::time::Instant::now();
     let (mut reports, revision, mut more_errors) = evaluate(&evaluator, &loaded).await?;
+    tracing::debug!(
+        services = reports.iter().map(|r| r.services.len()).sum::<usize>(),
+        took_ms = started.elapsed().as_secs_f64() * 1e3,
+        "services decided"
+    );
     errors.append(&mut more_errors);
     relativize(&mut reports, &mut errors, &cwd);
     let fail_on = match args.fail_on {

@@ -79,31 +79,19 @@ fn diagnostic(d: &Diagnostic) -> pb::FileError {
     }
 }
 
-/// Compose load errors as located file errors (every schema violation separately).
+/// Compose load errors as located file errors (every schema violation separately), as
+/// `dockgate check` reports them ([`crate::check::input_errors`]).
 pub fn compose_errors(e: &ComposeError) -> Vec<pb::FileError> {
-    let at = |pos: &Position, path: &str, message: &str| pb::FileError {
-        file: pos.file.to_string(),
-        line: u32::try_from(pos.line).unwrap_or(u32::MAX),
-        column: u32::try_from(pos.col).unwrap_or(u32::MAX),
-        path: path.to_string(),
-        message: message.to_string(),
-    };
-    match e {
-        ComposeError::Schema { errors } => errors.iter().map(diagnostic).collect(),
-        ComposeError::Yaml { pos, message }
-        | ComposeError::Interpolation { pos, message }
-        | ComposeError::Project { pos, message } => vec![at(pos, "", message)],
-        ComposeError::Service {
-            service,
-            field,
-            pos,
-            message,
-        } => vec![at(pos, &format!("services.{service}.{field}"), message)],
-        other => vec![pb::FileError {
-            message: other.to_string(),
-            ..Default::default()
-        }],
-    }
+    crate::check::input_errors(e)
+        .into_iter()
+        .map(|i| pb::FileError {
+            file: i.file,
+            line: u32::try_from(i.line).unwrap_or(u32::MAX),
+            column: u32::try_from(i.column).unwrap_or(u32::MAX),
+            path: i.path,
+            message: i.message,
+        })
+        .collect()
 }
 
 /// Compose warnings.

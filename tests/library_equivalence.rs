@@ -368,9 +368,13 @@ async fn engine(profile: Profile, config: &Value) -> PolicyEngine {
             bundle.set_data(&["dockgate", "config", k.as_str()], v.clone());
         }
     }
-    PolicyEngine::load(bundle, &EngineOptions::default())
-        .await
-        .unwrap()
+    // A generous time limit: a timeout would be recorded as an outcome, and this test runs
+    // debug builds on busy machines.
+    let options = EngineOptions {
+        eval_timeout: std::time::Duration::from_secs(30),
+        ..EngineOptions::default()
+    };
+    PolicyEngine::load(bundle, &options).await.unwrap()
 }
 
 /// The hash of one outcome: the decision's JSON with the revision blanked, or the error.

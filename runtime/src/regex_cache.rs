@@ -10,10 +10,10 @@
 //! search cache, allocated during the evaluation and rewound with it: nothing the search
 //! writes lands in the arena).
 //!
-//! Semantics are regorus's own builtins', argument for argument: the same compilation
-//! (`RegexBuilder`, 100 KiB NFA limit), an argument of the wrong type or an invalid pattern
-//! makes the call undefined (regorus's non-strict builtin errors), a pattern over the size
-//! limit is an error. The cache is bounded ([`MAX_PATTERNS`], and the arena's size); a
+//! Semantics are regorus's own builtins', argument for argument, with the runtime's engine in
+//! regorus's default strict mode: the same compilation (`RegexBuilder`, 100 KiB NFA limit),
+//! an argument of the wrong type, an invalid pattern or a pattern over the size limit is an
+//! error (`regex.replace` with an invalid pattern is undefined, as regorus's). The cache is bounded ([`MAX_PATTERNS`], and the arena's size); a
 //! pattern that does not fit is compiled per call, as before. The other regex builtins are
 //! regorus's.
 
@@ -111,11 +111,11 @@ fn regex(pattern: &str) -> Compiled {
     }
 }
 
-/// The outcome of a builtin: a value, undefined (regorus's non-strict errors), or an error.
+/// The outcome of a builtin: a value, or regorus's error for the same arguments.
 fn finish(r: Result<Value, Fail>) -> anyhow::Result<Value> {
     match r {
         Ok(v) => Ok(v),
-        Err(Fail::Undefined) => Ok(Value::Undefined),
+        Err(Fail::Error(msg)) => Err(anyhow::anyhow!(msg)),
         Err(Fail::TooBig) => Err(anyhow::Error::new(LimitError::RegexSizeLimitExceeded {
             limit: REGEX_SIZE_LIMIT,
         })),
@@ -123,43 +123,57 @@ fn finish(r: Result<Value, Fail>) -> anyhow::Result<Value> {
 }
 
 enum Fail {
-    Undefined,
+    Error(String),
     TooBig,
 }
 
-fn string(v: &Value) -> Result<&str, Fail> {
-    v.as_string()
-        .map(|s| s.as_ref())
-        .map_err(|_| Fail::Undefined)
+fn string<'a>(name: &str, v: &'a Value) -> Result<&'a str, Fail> {
+    v.as_string().map(|s| s.as_ref()).map_err(|_| {
+        Fail::Error(format!(
+            "`{name}` expects string argument. Got `{v}` instead"
+        ))
+    })
 }
 
-fn compiled(pattern: &str) -> Result<Regex, Fail> {
+/// The regex for `pattern`; `None` when the pattern is invalid.
+fn compiled(pattern: &str) -> Result<Option<Regex>, Fail> {
     match regex(pattern) {
-        Compiled::Ok(re) => Ok(re),
-        Compiled::Invalid => Err(Fail::Undefined),
+        Compiled::Ok(re) => Ok(Some(re)),
+        Compiled::Invalid => Ok(None),
         Compiled::TooBig => Err(Fail::TooBig),
     }
 }
 
+fn invalid() -> Fail {
+    Fail::Error("invalid regex".into())
+}
+
 /// `regex.match(pattern, value)`.
 fn regex_match(args: &[Value]) -> Result<Value, Fail> {
+    const NAME: &str = "regex.match";
     let [pattern, value] = args else {
-        return Err(Fail::Undefined);
+        return Err(Fail::Error(format!("`{NAME}` expects 2 arguments")));
     };
-    let (pattern, value) = (string(pattern)?, string(value)?);
-    Ok(Value::Bool(compiled(pattern)?.is_match(value)))
+    let (pattern, value) = (string(NAME, pattern)?, string(NAME, value)?);
+    let re = compiled(pattern)?.ok_or_else(invalid)?;
+    Ok(Value::Bool(re.is_match(value)))
 }
 
 /// `regex.find_n(pattern, value, n)`: the first `n` matches (all when `n` < 0).
 fn find_n(args: &[Value]) -> Result<Value, Fail> {
+    const NAME: &str = "regex.find_n";
     let [pattern, value, n] = args else {
-        return Err(Fail::Undefined);
+        return Err(Fail::Error(format!("`{NAME}` expects 3 arguments")));
     };
-    let (pattern, value) = (string(pattern)?, string(value)?);
-    let n = n.as_number().map_err(|_| Fail::Undefined)?;
-    let re = compiled(pattern)?;
+    let (pattern, value) = (string(NAME, pattern)?, string(NAME, value)?);
+    let n = n.as_number().map_err(|_| {
+        Fail::Error(format!(
+            "`{NAME}` expects numeric argument. Got `{n}` instead"
+        ))
+    })?;
+    let re = compiled(pattern)?.ok_or_else(invalid)?;
     if !n.is_integer() {
-        return Err(Fail::Undefined);
+        return Err(Fail::Error("n must be an integer".into()));
     }
     let n = match n.as_i64() {
         Some(n) if n < 0 => usize::MAX,
@@ -176,11 +190,18 @@ fn find_n(args: &[Value]) -> Result<Value, Fail> {
 
 /// `regex.replace(s, pattern, value)`: an invalid pattern makes it undefined (as regorus).
 fn replace(args: &[Value]) -> Result<Value, Fail> {
+    const NAME: &str = "regex.replace";
     let [s, pattern, value] = args else {
-        return Err(Fail::Undefined);
+        return Err(Fail::Error(format!("`{NAME}` expects 3 arguments")));
     };
-    let (s, pattern, value) = (string(s)?, string(pattern)?, string(value)?);
-    let re = compiled(pattern)?;
+    let (s, pattern, value) = (
+        string(NAME, s)?,
+        string(NAME, pattern)?,
+        string(NAME, value)?,
+    );
+    let Some(re) = compiled(pattern)? else {
+        return Ok(Value::Undefined);
+    };
     Ok(Value::from(re.replace_all(s, value).into_owned()))
 }
 

@@ -30,9 +30,10 @@ const REGEX_SIZE_LIMIT: usize = 100 * 1024;
 /// At most this many patterns are kept (a policy has a handful; data can add some).
 const MAX_PATTERNS: usize = 128;
 
-/// Arena bytes reserved for compiled patterns. A pattern of the library keeps 5–30 KiB and
-/// needs up to ~0.5 MiB while it compiles (reused by the next compilation).
-pub const ARENA_BYTES: usize = 3 << 20;
+/// Arena bytes reserved for compiled patterns (part of every instance's linear memory). A
+/// pattern of the library keeps 5–30 KiB and needs up to a few hundred KiB while it compiles
+/// (reused by the next compilation).
+pub const ARENA_BYTES: usize = 1 << 20;
 
 /// The kept patterns: a fixed table in static memory (never rewound), so that keeping one
 /// allocates nothing but the pattern and its program, both in the arena.

@@ -647,3 +647,14 @@ result := {"matched": matched, "found": found, "replaced": replaced}
     }
     assert_eq!(errors, 3 * 6);
 }
+
+/// The library's instance, with the runtime's regex arena, stays under 8 MiB of linear memory
+/// (BENCHMARKS.md, "instance linear memory").
+#[tokio::test]
+async fn library_instance_memory_stays_under_8_mib() {
+    let bundle = dockgate::library::bundle(Some(dockgate::library::Profile::Restricted)).unwrap();
+    let engine = PolicyEngine::load(bundle, &options()).await.unwrap();
+    let bytes = engine.probe_instance().await.unwrap();
+    println!("library instance linear memory: {bytes} bytes");
+    assert!(bytes <= 8 << 20, "{bytes} bytes");
+}

@@ -574,3 +574,104 @@ async fn a_bundle_without_a_manifest_revision_gets_one_from_module_and_data() {
     assert_eq!(a.info().module_sha256, b.info().module_sha256);
     assert_ne!(a.info().revision, b.info().revision);
 }
+
+/// The runtime keeps compiled patterns across evaluations (regex.match, regex.find_n,
+/// regex.replace): outcomes equal native regorus's — values for valid patterns, errors for
+/// invalid ones, arguments of the wrong type and patterns over the size limit — for patterns
+/// from data and from the input, evaluation after evaluation on one instance, past the
+/// table's 128 patterns (more are compiled per call).
+#[tokio::test]
+async fn kept_regexes_give_regorus_results_across_evaluations() {
+    let policy = r#"package rx
+
+all_patterns := array.concat(data.rx.patterns, input.patterns)
+
+matched contains p if {
+	some p in all_patterns
+	regex.match(p, input.text)
+}
+
+found[p] := regex.find_n(p, input.text, input.n) if some p in all_patterns
+
+replaced[p] := regex.replace(input.text, p, "<$0>") if some p in all_patterns
+
+result := {"matched": matched, "found": found, "replaced": replaced}
+"#;
+    let data = json!({"rx": {"patterns": ["(?i)pass(word)?", "^[a-z]+$", "(?m)^x.*$", "\\d{2,}"]}});
+    let src = PolicySources::from_memory(vec![("rx.rego".into(), policy.into())], data.clone());
+    let bundle = build(
+        &src,
+        &BuildOptions {
+            entrypoints: vec!["rx/result".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let engine = PolicyEngine::load(
+        bundle,
+        &EngineOptions {
+            pool_size: 1,
+            eval_timeout: Duration::from_secs(30),
+            ..EngineOptions::default()
+        },
+    )
+    .await
+    .unwrap();
+    let mut native = regorus::Engine::new();
+    native.add_policy("rx.rego".into(), policy.into()).unwrap();
+    native
+        .add_data(regorus::Value::from_json_str(&data.to_string()).unwrap())
+        .unwrap();
+
+    let texts = [
+        "Password 123",
+        "abc",
+        "x1\nxyz\nq",
+        "",
+        "pass 7 PASS 88 pAsSwOrD",
+    ];
+    let mut inputs = Vec::new();
+    for (i, text) in texts.iter().enumerate() {
+        // 60 distinct input patterns per text: 300 in all, past the table's 128.
+        let patterns: Vec<String> = (0..60).map(|k| format!("a+|z{}", i * 100 + k)).collect();
+        for n in [json!(-1), json!(0), json!(1), json!(2)] {
+            inputs.push(json!({"text": text, "patterns": patterns, "n": n}));
+        }
+    }
+    // Errors, as natively: an invalid pattern, a non-string pattern or text, a non-integer
+    // or non-numeric n, a pattern over the compiled-size limit.
+    inputs.push(json!({"text": "a", "patterns": ["["], "n": 1}));
+    inputs.push(json!({"text": "a", "patterns": [1], "n": 1}));
+    inputs.push(json!({"text": 1, "patterns": [], "n": 1}));
+    inputs.push(json!({"text": "a", "patterns": [], "n": 1.5}));
+    inputs.push(json!({"text": "a", "patterns": [], "n": "1"}));
+    inputs.push(json!({"text": "a", "patterns": ["(?:\\w{100}){100}"], "n": 1}));
+    let mut errors = 0;
+    for round in 0..3 {
+        for input in &inputs {
+            let mut e = native.clone();
+            e.set_input(regorus::Value::from_json_str(&input.to_string()).unwrap());
+            let want = e
+                .eval_rule("data.rx.result".into())
+                .map(|v| serde_json::from_str::<Value>(&v.to_json_str().unwrap()).unwrap());
+            let got = engine.evaluate("rx/result", input).await;
+            match (&want, &got) {
+                (Ok(w), Ok(g)) => assert_eq!(g, w, "round {round}, {input}"),
+                (Err(_), Err(_)) => errors += 1,
+                _ => panic!("round {round}, {input}: native {want:?}, wasm {got:?}"),
+            }
+        }
+    }
+    assert_eq!(errors, 3 * 6);
+}
+
+/// The library's instance, with the runtime's regex arena, stays under 8 MiB of linear memory
+/// (BENCHMARKS.md, "instance linear memory").
+#[tokio::test]
+async fn library_instance_memory_stays_under_8_mib() {
+    let bundle = dockgate::library::bundle(Some(dockgate::library::Profile::Restricted)).unwrap();
+    let engine = PolicyEngine::load(bundle, &options()).await.unwrap();
+    let bytes = engine.probe_instance().await.unwrap();
+    println!("library instance linear memory: {bytes} bytes");
+    assert!(bytes <= 8 << 20, "{bytes} bytes");
+}

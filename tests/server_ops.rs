@@ -441,3 +441,80 @@ async fn sigterm_with_an_open_watch_stream_still_exits() {
     let end = tokio::time::timeout(WAIT_DEADLINE, watch.message()).await;
     assert!(matches!(end, Ok(Ok(None)) | Ok(Err(_))), "{end:?}");
 }
+
+/// `--decision-cache N`: a repeated input (however its JSON is laid out) is answered from the
+/// cache with the same decision and its own audit ID, still logged and counted as a decision;
+/// hits and misses are counted apart. Without the flag there is no cache and no cache metric.
+#[tokio::test(flavor = "multi_thread")]
+async fn decision_cache_answers_repeated_inputs_and_counts_them() {
+    let metrics: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let server = Server::local(&[
+        "--metrics-listen",
+        &metrics.to_string(),
+        "--decision-cache",
+        "16",
+    ])
+    .await;
+    let mut c = server.client().await;
+    let bad = service_request("api", true);
+    let first = c.evaluate(evaluate(&bad)).await.unwrap().into_inner();
+    let pretty = pb::EvaluateRequest {
+        admission_request_json: serde_json::to_string_pretty(&bad).unwrap(),
+    };
+    let again = c.evaluate(pretty).await.unwrap().into_inner();
+    let other = c
+        .evaluate(evaluate(&service_request("web", false)))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!first.allowed);
+    assert_eq!(again.allowed, first.allowed);
+    assert_eq!(again.violations, first.violations);
+    assert_eq!(again.warnings, first.warnings);
+    assert_ne!(
+        again.audit_id, first.audit_id,
+        "every call has its own audit ID"
+    );
+    assert!(other.violations.iter().all(|f| f.rule_id != "DG-101"));
+
+    let (_, body) = http_get(metrics, "/metrics").unwrap();
+    let count = |result: &str| {
+        metric(
+            &body,
+            "dockgate_decision_cache_total",
+            &[("result", result)],
+        )
+    };
+    assert_eq!(count("hit"), Some(1.0), "{body}");
+    assert_eq!(count("miss"), Some(2.0), "{body}");
+    let decided: f64 = ["allow", "deny"]
+        .iter()
+        .filter_map(|r| metric(&body, "dockgate_decisions_total", &[("result", r)]))
+        .sum();
+    assert_eq!(decided, 3.0, "a cached answer is still a decision: {body}");
+    let logged = || {
+        server
+            .logs()
+            .lines()
+            .filter(|l| l.contains("\"dockgate::decision\""))
+            .count()
+    };
+    let until = std::time::Instant::now() + WAIT_DEADLINE;
+    while logged() < 3 && std::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(logged(), 3, "every call is in the decision log");
+    drop(server);
+
+    let metrics: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let plain = Server::local(&["--metrics-listen", &metrics.to_string()]).await;
+    let mut c = plain.client().await;
+    c.evaluate(evaluate(&bad)).await.unwrap();
+    c.evaluate(evaluate(&bad)).await.unwrap();
+    let (_, body) = http_get(metrics, "/metrics").unwrap();
+    assert_eq!(count_in(&body), None, "{body}");
+}
+
+fn count_in(body: &str) -> Option<f64> {
+    metric(body, "dockgate_decision_cache_total", &[("result", "miss")])
+}

@@ -190,6 +190,7 @@ pub extern "C" fn opa_eval(
     _format: u32,
 ) -> u32 {
     evaluator::ensure_prepared();
+    evaluator::heap_moved(heap_addr as usize);
     heap::set_top(heap_addr as usize);
     let bytes = heap::read_bytes(input_addr, input_len);
     let input = if bytes.is_empty() {

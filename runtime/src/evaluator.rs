@@ -11,7 +11,7 @@ use core::cell::UnsafeCell;
 
 use regorus::{Engine, Value};
 
-use crate::{heap, host, payload};
+use crate::{heap, host, payload, regex_cache};
 
 /// How an entrypoint is evaluated: a rule (`eval_rule`) or a package/document (`eval_query`).
 enum Kind {
@@ -31,6 +31,9 @@ struct Prepared {
     bound: Option<(u32, Engine)>,
     /// Heap top right after binding: a rewind below it invalidates the binding.
     bound_top: usize,
+    /// End of the heap's arena (compiled regexes), 0 when there is none: a rewind below it
+    /// invalidates the arena and what it holds.
+    arena_end: usize,
     /// The most recent value parsed outside an evaluation (the data candidate).
     last_parsed: u32,
     /// Set while an evaluation runs (values parsed then are never data).
@@ -89,6 +92,7 @@ fn prepare() -> Result<Prepared, String> {
     let mut engine = Engine::new();
     engine.set_gather_prints(true);
     host::register(&mut engine)?;
+    regex_cache::register(&mut engine)?;
     for m in payload.modules {
         engine
             .add_policy(m.path, m.source)
@@ -113,6 +117,7 @@ fn prepare() -> Result<Prepared, String> {
         entrypoints,
         bound: None,
         bound_top: 0,
+        arena_end: 0,
         last_parsed: 0,
         evaluating: false,
     };
@@ -175,10 +180,21 @@ pub fn note_parsed(handle: u32) {
     }
 }
 
-/// Called when the host reads the heap pointer: bind the last parsed object as data.
+/// Called when the host reads the heap pointer (to snapshot it): bind the last parsed object
+/// as data, and reserve the arena for compiled regexes, both below the snapshot.
 pub fn bind_data() {
     let p = prepared();
-    if p.bound.is_some() || p.evaluating || p.last_parsed == 0 {
+    if p.evaluating {
+        return;
+    }
+    bind(p);
+    if p.arena_end == 0 && heap::reserve_arena(regex_cache::ARENA_BYTES) {
+        p.arena_end = heap::top();
+    }
+}
+
+fn bind(p: &mut Prepared) {
+    if p.bound.is_some() || p.last_parsed == 0 {
         return;
     }
     let handle = p.last_parsed;
@@ -197,9 +213,15 @@ pub fn bind_data() {
     p.bound_top = heap::top();
 }
 
-/// Called when the host moves the heap pointer: a rewind below the binding drops it.
+/// Called when the host moves the heap pointer: a rewind below the binding or the arena
+/// drops it.
 pub fn heap_moved(addr: usize) {
     let p = prepared();
+    if p.arena_end != 0 && addr < p.arena_end {
+        regex_cache::forget();
+        heap::drop_arena();
+        p.arena_end = 0;
+    }
     if p.bound.is_some() && addr < p.bound_top {
         // The bound engine's memory is being handed back to the host: forget it without
         // running destructors over memory that may already be reused.
@@ -216,10 +238,10 @@ fn run(p: &Prepared, idx: usize, data: u32, input: Option<Value>) -> Result<Valu
         Some((handle, engine)) if *handle == data => engine.clone(),
         _ => {
             let mut engine = p.engine.clone();
-            if let Some(d) = heap::borrow::<Value>(data) {
-                if d.as_object().is_ok() {
-                    engine.add_data(d.clone()).map_err(|e| e.to_string())?;
-                }
+            if let Some(d) = heap::borrow::<Value>(data)
+                && d.as_object().is_ok()
+            {
+                engine.add_data(d.clone()).map_err(|e| e.to_string())?;
             }
             engine
         }

@@ -11,6 +11,14 @@
 //! the free lists (their blocks may be above the new top). Larger or over-aligned blocks are
 //! bumped and reclaimed by the rewind (or at once when they are the most recent block).
 //!
+//! The arena: a region reserved on the heap before the host's snapshot (so below every rewind)
+//! for the few things that must outlive evaluations yet are created during one — compiled
+//! regular expressions (see `regex_cache`). While [`in_arena`] runs a closure, every allocation
+//! comes from the arena (its own size-class free lists, never emptied); a block is freed to
+//! the region its address lies in, whatever the mode. When the arena is full, allocations
+//! spill to the ordinary heap and [`in_arena`] reports it, so that the caller drops what it
+//! built instead of keeping pointers that the next rewind would invalidate.
+//!
 //! This module holds every `unsafe` block of the runtime that touches memory, each with its
 //! `SAFETY:` argument.
 
@@ -53,6 +61,164 @@ unsafe impl Sync for FreeLists {}
 static FREE: FreeLists = FreeLists {
     heads: UnsafeCell::new([0; CLASSES]),
 };
+
+/// The arena's region, bump pointer and free lists (classes up to [`ARENA_MAX_CLASS`]).
+struct Arena {
+    start: usize,
+    end: usize,
+    top: usize,
+    heads: [usize; ARENA_CLASSES],
+    /// Allocations go to the arena (inside [`in_arena`]).
+    active: bool,
+    /// An allocation did not fit and came from the ordinary heap.
+    spilled: bool,
+}
+
+/// Arena size classes: 16 B (2^4) to 1 MiB (2^20): compiling a regex grows vectors well past
+/// the ordinary classes, and the arena must reuse what a compilation frees.
+const ARENA_MAX_CLASS: u32 = 20;
+const ARENA_CLASSES: usize = (ARENA_MAX_CLASS - MIN_CLASS + 1) as usize;
+
+struct ArenaCell(UnsafeCell<Arena>);
+
+// SAFETY: single-threaded, as `Bump`.
+unsafe impl Sync for ArenaCell {}
+
+static ARENA: ArenaCell = ArenaCell(UnsafeCell::new(Arena {
+    start: 0,
+    end: 0,
+    top: 0,
+    heads: [0; ARENA_CLASSES],
+    active: false,
+    spilled: false,
+}));
+
+fn arena() -> &'static mut Arena {
+    // SAFETY: single-threaded; the allocator functions below never hold this reference across
+    // a call that takes it again.
+    unsafe { &mut *ARENA.0.get() }
+}
+
+/// Reserves an arena of `size` bytes at the heap top. Call only while allocations are
+/// permanent (before the host's snapshot). Returns false (no arena) when memory cannot grow.
+pub fn reserve_arena(size: usize) -> bool {
+    let start = bump(size, CLASS_ALIGN);
+    if start.is_null() {
+        return false;
+    }
+    let a = arena();
+    a.start = start as usize;
+    a.end = start as usize + size;
+    a.top = a.start;
+    a.heads = [0; ARENA_CLASSES];
+    true
+}
+
+/// Forgets the arena (the host rewound below it): nothing is allocated there any more, and
+/// blocks in its former region are no longer treated as arena blocks.
+pub fn drop_arena() {
+    let a = arena();
+    *a = Arena {
+        start: 0,
+        end: 0,
+        top: 0,
+        heads: [0; ARENA_CLASSES],
+        active: false,
+        spilled: false,
+    };
+}
+
+/// Whether there is an arena.
+pub fn has_arena() -> bool {
+    arena().end > 0
+}
+
+/// Bytes of the arena never handed out yet (free-list blocks not counted).
+pub fn arena_unused() -> usize {
+    let a = arena();
+    a.end - a.top
+}
+
+/// Runs `f` with every allocation coming from the arena. Returns its result and whether
+/// every allocation fitted in the arena (`false`: some came from the ordinary heap, and
+/// whatever `f` built must not outlive the evaluation). Without an arena, allocations are
+/// ordinary and the result is `false`.
+pub fn in_arena<R>(f: impl FnOnce() -> R) -> (R, bool) {
+    let a = arena();
+    if a.end == 0 || a.active {
+        let r = f();
+        return (r, false);
+    }
+    a.active = true;
+    a.spilled = false;
+    let r = f();
+    let a = arena();
+    a.active = false;
+    (r, !a.spilled)
+}
+
+fn in_arena_region(ptr: usize) -> bool {
+    let a = arena();
+    ptr >= a.start && ptr < a.end
+}
+
+fn arena_class_of(layout: &Layout) -> Option<usize> {
+    if layout.align() > CLASS_ALIGN || layout.size() > 1 << ARENA_MAX_CLASS {
+        return None;
+    }
+    let bits = layout
+        .size()
+        .max(1)
+        .next_power_of_two()
+        .trailing_zeros()
+        .max(MIN_CLASS);
+    Some((bits - MIN_CLASS) as usize)
+}
+
+/// An arena block for `layout`, or null when the arena has no room.
+fn arena_alloc(layout: &Layout) -> *mut u8 {
+    let a = arena();
+    let (size, align) = match arena_class_of(layout) {
+        Some(class) => {
+            let head = a.heads[class];
+            if head != 0 {
+                // SAFETY: a non-zero head is a freed arena block of this class, not in use,
+                // whose first word holds the next.
+                a.heads[class] = unsafe { *(head as *const usize) };
+                return head as *mut u8;
+            }
+            (class_size(class), CLASS_ALIGN)
+        }
+        None => (layout.size(), layout.align()),
+    };
+    let Some(start) = align_up(a.top, align) else {
+        return core::ptr::null_mut();
+    };
+    match start.checked_add(size) {
+        Some(end) if end <= a.end => {
+            a.top = end;
+            start as *mut u8
+        }
+        _ => core::ptr::null_mut(),
+    }
+}
+
+fn arena_dealloc(ptr: *mut u8, layout: &Layout) {
+    let a = arena();
+    match arena_class_of(layout) {
+        Some(class) => {
+            // SAFETY: `ptr` is a live arena block of `class_size(class)` >= 16 bytes,
+            // 16-aligned, that the caller gives up; its first word becomes the list link.
+            unsafe { *(ptr as *mut usize) = a.heads[class] };
+            a.heads[class] = ptr as usize;
+        }
+        None => {
+            if ptr as usize + layout.size() == a.top {
+                a.top = ptr as usize;
+            }
+        }
+    }
+}
 
 /// The class index of `layout`, if it is served by the free lists.
 fn class_of(layout: &Layout) -> Option<usize> {
@@ -149,6 +315,13 @@ fn ensure_memory(end: usize) -> bool {
 // crate's memory discipline).
 unsafe impl GlobalAlloc for BumpAlloc {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if arena().active {
+            let p = arena_alloc(&layout);
+            if !p.is_null() {
+                return p;
+            }
+            arena().spilled = true;
+        }
         let Some(class) = class_of(&layout) else {
             return bump(layout.size(), layout.align());
         };
@@ -166,6 +339,10 @@ unsafe impl GlobalAlloc for BumpAlloc {
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if in_arena_region(ptr as usize) {
+            arena_dealloc(ptr, &layout);
+            return;
+        }
         match class_of(&layout) {
             Some(class) => {
                 // SAFETY: `ptr` is a live block of `class_size(class)` >= 16 bytes, 16-aligned,
@@ -188,6 +365,27 @@ unsafe impl GlobalAlloc for BumpAlloc {
         // Same class: the block already has room.
         // SAFETY: `new_layout` keeps the caller's (valid) alignment; the size is the caller's.
         let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        if in_arena_region(ptr as usize) || arena().active {
+            // Arena blocks (and blocks moving into the arena) keep their class's room, else
+            // move: never grown in place, so an arena block cannot reach past the arena.
+            let class = arena_class_of(&layout);
+            if in_arena_region(ptr as usize)
+                && class.is_some()
+                && class == arena_class_of(&new_layout)
+            {
+                return ptr;
+            }
+            // SAFETY: `new_layout` is valid; the old block stays valid until it is copied and
+            // freed (to the region it lies in).
+            unsafe {
+                let new = self.alloc(new_layout);
+                if !new.is_null() {
+                    core::ptr::copy_nonoverlapping(ptr, new, layout.size().min(new_size));
+                    self.dealloc(ptr, layout);
+                }
+                return new;
+            }
+        }
         let (old_class, new_class) = (class_of(&layout), class_of(&new_layout));
         if old_class.is_some() && old_class == new_class {
             return ptr;

@@ -14,6 +14,8 @@
 //! - [`evaluator`]: prepares one regorus engine and evaluates entrypoints on clones of it;
 //! - [`host`]: builtins regorus cannot provide inside wasm (clock, randomness...), forwarded
 //!   to the host through `opa_builtinN`;
+//! - [`regex_cache`]: the regex builtins policies call per evaluation, with patterns compiled
+//!   once into the heap's arena;
 //! - [`abi`]: the exported OPA ABI functions.
 //!
 //! Memory discipline (the reason for the bump allocator): the host saves the heap pointer
@@ -27,3 +29,4 @@ pub mod evaluator;
 pub mod heap;
 pub mod host;
 pub mod payload;
+pub mod regex_cache;

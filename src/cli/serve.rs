@@ -79,6 +79,13 @@ pub struct Args {
     /// Time limit of one evaluation, milliseconds.
     #[arg(long)]
     eval_timeout_ms: Option<u64>,
+    /// Keep up to N decisions by input (per loaded policy generation) and answer a repeated
+    /// input from them; off (0) by default. Hits and misses are counted in the metrics.
+    #[arg(long)]
+    decision_cache: Option<usize>,
+    /// How long a cached decision is served, milliseconds (default 10000).
+    #[arg(long)]
+    decision_cache_ttl_ms: Option<u64>,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -114,6 +121,8 @@ struct FileConfig {
     max_message_bytes: Option<usize>,
     pool_size: Option<usize>,
     eval_timeout_ms: Option<u64>,
+    decision_cache: Option<usize>,
+    decision_cache_ttl_ms: Option<u64>,
 }
 
 /// Sets up JSON (or text) logging on stdout.
@@ -206,6 +215,12 @@ fn resolve(args: Args) -> anyhow::Result<(ServerConfig, LogFormat, Option<String
         engine.eval_timeout = Duration::from_millis(ms);
     }
     c.engine = engine;
+    if let Some(n) = args.decision_cache.or(file.decision_cache) {
+        c.decision_cache.entries = n;
+    }
+    if let Some(ms) = args.decision_cache_ttl_ms.or(file.decision_cache_ttl_ms) {
+        c.decision_cache.ttl = Duration::from_millis(ms);
+    }
     c.validate()?;
     let format = args
         .log_format

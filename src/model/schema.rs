@@ -10,6 +10,7 @@
 
 use std::sync::LazyLock;
 
+use serde::Deserialize;
 use serde_json::Value;
 
 use super::AdmissionRequest;
@@ -81,6 +82,15 @@ pub fn validate_input_json(value: &Value) -> Result<AdmissionRequest, InputValid
             message: format!("the input schema does not compile: {e}"),
         }],
     })?;
+    if validator.is_valid(value) {
+        // The common case: no error list to build, and no copy of the document.
+        return AdmissionRequest::deserialize(value).map_err(|e| InputValidationError {
+            errors: vec![InputFieldError {
+                path: "$".to_string(),
+                message: e.to_string(),
+            }],
+        });
+    }
     let errors: Vec<InputFieldError> = validator
         .iter_errors(value)
         .map(|e| InputFieldError {

@@ -22,6 +22,11 @@ struct RuleLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CacheLabels {
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RevisionLabels {
     revision: String,
 }
@@ -37,6 +42,7 @@ pub struct Metrics {
     reload_failures: Counter,
     pool_in_use: Gauge,
     pool_size: Gauge,
+    cache: Family<CacheLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -93,8 +99,15 @@ impl Metrics {
             "Policy instances (maximum concurrent evaluations)",
             pool_size.clone(),
         );
+        let cache = Family::<CacheLabels, Counter>::default();
+        registry.register(
+            "decision_cache",
+            "Decision cache lookups by result (hit, miss); none when the cache is off",
+            cache.clone(),
+        );
         Self {
             registry,
+            cache,
             decisions,
             rule_hits,
             latency,
@@ -138,6 +151,15 @@ impl Metrics {
     /// A reload failed.
     pub fn reload_failed(&self) {
         self.reload_failures.inc();
+    }
+
+    /// One decision cache lookup.
+    pub fn cache_lookup(&self, hit: bool) {
+        self.cache
+            .get_or_create(&CacheLabels {
+                result: if hit { "hit" } else { "miss" }.to_string(),
+            })
+            .inc();
     }
 
     /// Pool usage.

@@ -61,7 +61,25 @@ impl Decider {
             .ok_or_else(|| Status::unavailable("policies are not loaded yet; retry shortly"))?;
         let audit_id = uuid::Uuid::new_v4().to_string();
         let started = Instant::now();
-        let outcome = loaded.engine.decide(req).await;
+        let key = loaded
+            .cache
+            .enabled()
+            .then(|| super::decision_cache::key(req))
+            .flatten();
+        let cached = key.as_ref().and_then(|k| loaded.cache.get(k));
+        if key.is_some() {
+            self.metrics.cache_lookup(cached.is_some());
+        }
+        let outcome = match cached {
+            Some(d) => Ok(d),
+            None => {
+                let outcome = loaded.engine.decide(req).await;
+                if let (Some(k), Ok(d)) = (key, &outcome) {
+                    loaded.cache.put(k, d);
+                }
+                outcome
+            }
+        };
         let took = started.elapsed();
         let stats = loaded.engine.stats();
         self.metrics.pool(stats.in_use, stats.size);

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use arc_swap::ArcSwapOption;
 use tokio::sync::Mutex;
 
+use super::decision_cache::{DecisionCache, DecisionCacheConfig};
 use super::metrics::Metrics;
 use super::source::{PolicySource, bundle_profile};
 use crate::library::Profile;
@@ -22,6 +23,8 @@ pub struct Loaded {
     pub engine: PolicyEngine,
     /// The active profile (`""` when the bundle has none).
     pub profile: String,
+    /// Decisions of this generation by input (off unless configured).
+    pub cache: DecisionCache,
 }
 
 /// The server's policies.
@@ -29,6 +32,7 @@ pub struct PolicyState {
     source: PolicySource,
     profile: Option<Profile>,
     options: EngineOptions,
+    cache: DecisionCacheConfig,
     current: ArcSwapOption<Loaded>,
     reload_lock: Mutex<()>,
     last_error: StdMutex<String>,
@@ -42,12 +46,14 @@ impl PolicyState {
         source: PolicySource,
         profile: Option<Profile>,
         options: EngineOptions,
+        cache: DecisionCacheConfig,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             source,
             profile,
             options,
+            cache,
             current: ArcSwapOption::empty(),
             reload_lock: Mutex::new(()),
             last_error: StdMutex::new(String::new()),
@@ -74,7 +80,12 @@ impl PolicyState {
             let engine = PolicyEngine::load(bundle, &self.options)
                 .await
                 .map_err(|e| e.to_string())?;
-            Ok::<_, String>(Arc::new(Loaded { engine, profile }))
+            let cache = DecisionCache::new(self.cache);
+            Ok::<_, String>(Arc::new(Loaded {
+                engine,
+                profile,
+                cache,
+            }))
         }
         .await;
         match outcome {

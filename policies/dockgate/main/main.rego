@@ -132,7 +132,13 @@ matches("project", pattern) if glob_match(pattern, input.project.name)
 
 matches("service", pattern) if glob_match(pattern, input.origin.service)
 
-matches("container_name", pattern) if glob_match(pattern, trim_prefix(input.origin.container_name, "/"))
+# (A request without a container name — a compose check, an unnamed create — has none to
+# match: the matcher fails, and the exemption does not apply.)
+matches("container_name", pattern) if {
+	name := input.origin.container_name
+	is_string(name)
+	glob_match(pattern, trim_prefix(name, "/"))
+}
 
 matches("image", pattern) if glob_match(pattern, input.container.image)
 

@@ -187,6 +187,18 @@ test_exemption_by_container_name_and_user if {
 	ids(decision(req, exempt(other_user)).deny) == {"DG-101"}
 }
 
+# A request without a container name (null): a container_name matcher does not match, and
+# the evaluation does not fail (it used to: trim_prefix on null).
+test_exemption_by_container_name_without_a_name if {
+	req := object.union(t.engine, {"container": {"privileged": true}, "origin": {"container_name": null}})
+	by_name := {"rules": ["DG-101"], "match": {"container_name": "*"}, "reason": "r"}
+	d := decision(req, exempt(by_name))
+	ids(d.deny) == {"DG-101"}
+	ids(d.audit) == set()
+	unnamed := object.union(req, {"origin": {"container_name": ""}})
+	ids(decision(unnamed, exempt(by_name)).deny) == {"DG-101"}
+}
+
 test_exemption_non_match if {
 	every e in [
 		object.union(legacy, {"match": {"project": "shop", "service": "worker"}}),

@@ -26,40 +26,12 @@ use dockgate::library::{self, Profile};
 use dockgate::server::pb;
 use serde_json::json;
 use server_support::{Reach, Server, dockgate};
-use support::dockerd::{DockerdOptions, PrivateDockerd, docker_available, output_with_timeout};
+use support::dockerd::{DockerdOptions, PrivateDockerd, docker_or_skip, output_with_timeout};
 
 const IMAGE: &str = "dockgate-test/busybox:local";
 const TIMEOUT: Duration = Duration::from_secs(120);
 /// The plugin's deadline for a policy decision in these tests.
 const DEADLINE: Duration = Duration::from_secs(2);
-
-/// `true` when Docker is usable; `false` (skip) when not and not in CI.
-fn docker_or_skip(test: &str, need_compose: bool) -> bool {
-    let mut why = docker_available().err();
-    if why.is_none() && need_compose && which("docker-compose").is_none() {
-        why = Some("docker-compose not found (apt-get install docker-compose)".into());
-    }
-    match why {
-        None => true,
-        Some(why) => {
-            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-            assert!(!ci, "CI is set, so {test} may not skip: {why}");
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!!!!! SKIPPING {test}: {why} !!!!!!\n"
-            );
-            false
-        }
-    }
-}
-
-fn which(bin: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(bin))
-            .find(|p| p.is_file())
-    })
-}
 
 /// Writes the test policy bundle (restricted, DG-302 off, plus `extra` policy data) to
 /// `path`, atomically.

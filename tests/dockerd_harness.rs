@@ -6,32 +6,14 @@
 
 mod support;
 
-use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use support::dockerd::{DockerdOptions, PrivateDockerd, docker_available};
+use support::dockerd::{DockerdOptions, PrivateDockerd, docker_or_skip};
 
 const IMAGE: &str = "dockgate-test/busybox:local";
 const TIMEOUT: Duration = Duration::from_secs(120);
-
-/// `true` when Docker is usable; `false` (skip) when not and not in CI.
-fn docker_or_skip(test: &str) -> bool {
-    match docker_available() {
-        Ok(()) => true,
-        Err(why) => {
-            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-            assert!(!ci, "CI is set, so {test} may not skip: {why}");
-            // Straight to stderr: libtest hides eprintln! output of passing tests.
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!!!!! SKIPPING {test}: {why} !!!!!!\n"
-            );
-            false
-        }
-    }
-}
 
 fn stdout_of(daemon: &PrivateDockerd, args: &[&str]) -> String {
     let out = daemon
@@ -42,7 +24,7 @@ fn stdout_of(daemon: &PrivateDockerd, args: &[&str]) -> String {
 
 #[test]
 fn private_dockerd_runs_a_busybox_container() {
-    if !docker_or_skip("private_dockerd_runs_a_busybox_container") {
+    if !docker_or_skip("private_dockerd_runs_a_busybox_container", false) {
         return;
     }
     let daemon = PrivateDockerd::start(DockerdOptions::default()).expect("start dockerd");
@@ -90,7 +72,7 @@ fn private_dockerd_runs_a_busybox_container() {
 /// fixtures' capturing one (Python 3, stdlib only).
 #[test]
 fn private_dockerd_with_authorization_plugin() {
-    if !docker_or_skip("private_dockerd_with_authorization_plugin") {
+    if !docker_or_skip("private_dockerd_with_authorization_plugin", false) {
         return;
     }
     let dir = tempfile::Builder::new()

@@ -8,27 +8,11 @@
 mod server_support;
 mod support;
 
-use std::io::Write;
 use std::time::{Duration, Instant};
 
 use dockgate::client::ClientTls;
 use server_support::{Reach, Server, dockgate, run_bounded_for};
-use support::dockerd::{DockerdOptions, PrivateDockerd, docker_available};
-
-fn docker_or_skip(test: &str) -> bool {
-    match docker_available() {
-        Ok(()) => true,
-        Err(why) => {
-            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
-            assert!(!ci, "CI is set, so {test} may not skip: {why}");
-            let _ = writeln!(
-                std::io::stderr(),
-                "\n!!!!!! SKIPPING {test}: {why} !!!!!!\n"
-            );
-            false
-        }
-    }
-}
+use support::dockerd::{DockerdOptions, PrivateDockerd, docker_or_skip};
 
 /// Runs doctor; (exit code, stdout).
 fn doctor(args: &[&str]) -> (i32, String) {
@@ -45,7 +29,10 @@ fn doctor(args: &[&str]) -> (i32, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_daemon_without_the_plugin_in_its_chain_is_reported_as_not_enforcing() {
-    if !docker_or_skip("a_daemon_without_the_plugin_in_its_chain_is_reported_as_not_enforcing") {
+    if !docker_or_skip(
+        "a_daemon_without_the_plugin_in_its_chain_is_reported_as_not_enforcing",
+        false,
+    ) {
         return;
     }
     let daemon = PrivateDockerd::start(DockerdOptions::default()).expect("start dockerd");
@@ -97,7 +84,7 @@ async fn an_unreachable_daemon_and_server_are_reported_with_fixes() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_working_chain_passes_every_check() {
-    if !docker_or_skip("a_working_chain_passes_every_check") {
+    if !docker_or_skip("a_working_chain_passes_every_check", false) {
         return;
     }
     let dir = tempfile::Builder::new()

@@ -19,6 +19,7 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 
 use super::ServerArgs;
+use super::bench::pct;
 
 /// Measure a running `dockgate authz`: the plugin round trip of a create, beside a direct
 /// Evaluate of the same container and the plugin's floor.
@@ -184,14 +185,6 @@ async fn phase(
     r.elapsed = started.elapsed();
     r.latencies_us.sort_unstable();
     Ok(r)
-}
-
-fn pct(sorted: &[u64], p: f64) -> u64 {
-    if sorted.is_empty() {
-        return 0;
-    }
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx.min(sorted.len() - 1)]
 }
 
 fn print(name: &str, r: &Report) {

@@ -116,7 +116,8 @@ async fn phase(
     report
 }
 
-fn pct(sorted: &[u64], p: f64) -> u64 {
+/// The `p` quantile (0..=1) of sorted latencies; 0 when there are none.
+pub(super) fn pct(sorted: &[u64], p: f64) -> u64 {
     if sorted.is_empty() {
         return 0;
     }

@@ -366,6 +366,7 @@ impl PrivateDockerd {
         }
     }
 
+    /// Removes every container, then every user network.
     fn remove_all_containers(&self) {
         let Ok(out) = output_with_timeout(self.docker(["ps", "-aq"]), Duration::from_secs(20))
         else {
@@ -381,6 +382,14 @@ impl PrivateDockerd {
             if let Err(e) = output_with_timeout(self.docker(&args), Duration::from_secs(60)) {
                 eprintln!("dockerd harness: removing containers: {e}");
             }
+        }
+        // User networks are host bridges that outlive the daemon and its data root: left
+        // behind, they use up Docker's default address pools for every later daemon.
+        if let Err(e) = output_with_timeout(
+            self.docker(["network", "prune", "-f"]),
+            Duration::from_secs(30),
+        ) {
+            eprintln!("dockerd harness: removing networks: {e}");
         }
     }
 
@@ -494,6 +503,29 @@ pub fn docker_available() -> std::result::Result<(), String> {
             "missing: {} (on Debian: bash .ci/docker-setup.sh, as root)",
             missing.join("; ")
         ))
+    }
+}
+
+/// `true` when [`PrivateDockerd`] can run here (and `docker-compose` when `need_compose`);
+/// otherwise `false` after a loud SKIPPING line — except under `CI` (set and not
+/// `false`/`0`), where a missing prerequisite fails the test.
+pub fn docker_or_skip(test: &str, need_compose: bool) -> bool {
+    let mut why = docker_available().err();
+    if why.is_none() && need_compose && find_in_path("docker-compose").is_none() {
+        why = Some("docker-compose not found (apt-get install docker-compose)".into());
+    }
+    match why {
+        None => true,
+        Some(why) => {
+            let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0");
+            assert!(!ci, "CI is set, so {test} may not skip: {why}");
+            // Straight to stderr: libtest hides eprintln! output of passing tests.
+            let _ = writeln!(
+                std::io::stderr(),
+                "\n!!!!!! SKIPPING {test}: {why} !!!!!!\n"
+            );
+            false
+        }
     }
 }
 

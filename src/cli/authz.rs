@@ -13,7 +13,7 @@ use dockgate::authz::serve;
 use dockgate::authz::upstream::Upstream;
 use dockgate::client::ClientTls;
 
-use super::serve::LogFormat;
+use super::serve::{LogFormat, init_logging};
 
 /// Run the Docker authorization plugin (AuthZ) on a unix socket.
 #[derive(clap::Args)]
@@ -102,20 +102,6 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("{s:?}: must be more than 0 and at most 300s"));
     }
     Ok(Duration::from_secs_f64(secs))
-}
-
-fn init_logging(format: LogFormat, level: Option<&str>) {
-    let filter = level
-        .map(tracing_subscriber::EnvFilter::new)
-        .or_else(|| tracing_subscriber::EnvFilter::try_from_env("DOCKGATE_LOG").ok())
-        .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stdout);
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
-    };
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {

@@ -19,7 +19,7 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 
 use super::ServerArgs;
-use super::bench::pct;
+use super::bench::{pacer, pct};
 
 /// Measure a running `dockgate authz`: the plugin round trip of a create, beside a direct
 /// Evaluate of the same container and the plugin's floor.
@@ -134,12 +134,7 @@ async fn phase(
         let json = evaluate_json.clone();
         tasks.push(tokio::spawn(async move {
             let (mut lat, mut errors, mut denied) = (Vec::new(), 0u64, 0u64);
-            let mut ticker = (rate > 0).then(|| {
-                let per = Duration::from_secs_f64(concurrency as f64 / rate as f64);
-                let mut t = tokio::time::interval(per);
-                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                t
-            });
+            let mut ticker = pacer(rate, concurrency);
             while Instant::now() < deadline {
                 if let Some(t) = ticker.as_mut() {
                     t.tick().await;

@@ -71,12 +71,7 @@ async fn phase(
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0u64;
-            let mut ticker = (rate > 0).then(|| {
-                let per = Duration::from_secs_f64(concurrency as f64 / rate as f64);
-                let mut t = tokio::time::interval(per);
-                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                t
-            });
+            let mut ticker = pacer(rate, concurrency);
             while Instant::now() < deadline {
                 if let Some(t) = ticker.as_mut() {
                     t.tick().await;
@@ -114,6 +109,17 @@ async fn phase(
     report.elapsed = started.elapsed();
     report.latencies_us.sort_unstable();
     report
+}
+
+/// Each caller's ticker for a total of `rate` calls/s over `concurrency` callers (`None`: as
+/// fast as possible). A late call delays the next rather than bunching them.
+pub(super) fn pacer(rate: u64, concurrency: usize) -> Option<tokio::time::Interval> {
+    (rate > 0).then(|| {
+        let per = Duration::from_secs_f64(concurrency as f64 / rate as f64);
+        let mut t = tokio::time::interval(per);
+        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        t
+    })
 }
 
 /// The `p` quantile (0..=1) of sorted latencies; 0 when there are none.

@@ -125,8 +125,8 @@ struct FileConfig {
     decision_cache_ttl_ms: Option<u64>,
 }
 
-/// Sets up JSON (or text) logging on stdout.
-fn init_logging(format: LogFormat, level: Option<&str>) {
+/// Sets up JSON (or text) logging on stdout (`serve` and `authz`).
+pub(super) fn init_logging(format: LogFormat, level: Option<&str>) {
     let filter = level
         .map(tracing_subscriber::EnvFilter::new)
         .or_else(|| tracing_subscriber::EnvFilter::try_from_env("DOCKGATE_LOG").ok())

@@ -7,7 +7,7 @@
 use include_dir::{Dir, DirEntry, include_dir};
 use serde_json::Value;
 
-use crate::build::{self, BuildError, BuildOptions, PolicySources};
+use crate::build::{self, BuildError, BuildOptions, Evaluator, PolicySources};
 use crate::policy::Bundle;
 
 static POLICIES: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/policies");
@@ -82,7 +82,13 @@ fn collect(
 /// The library as a bundle, with `profile` set (the data file's default when `None`).
 pub fn bundle(profile: Option<Profile>) -> Result<Bundle, BuildError> {
     let sources = sources()?;
-    let mut bundle = build::build(&sources, &BuildOptions::default())?;
+    // The VM: its departures from Rego are avoided by the library, and its decisions are
+    // proven equal to the interpreter's (tests/library_equivalence.rs).
+    let options = BuildOptions {
+        evaluator: Evaluator::Vm,
+        ..BuildOptions::default()
+    };
+    let mut bundle = build::build(&sources, &options)?;
     bundle.origin = "built-in library".to_string();
     if let Some(p) = profile {
         bundle.set_data(&PROFILE_PATH, Value::String(p.as_str().to_string()));

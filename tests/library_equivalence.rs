@@ -26,6 +26,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use dockgate::build::{self, BuildOptions, Evaluator};
 use dockgate::compose::{self, LoadOptions};
 use dockgate::engine_api;
 use dockgate::library::{self, Profile};
@@ -361,8 +362,23 @@ fn variants() -> Vec<(&'static str, Profile, Value)> {
     ]
 }
 
-async fn engine(profile: Profile, config: &Value) -> PolicyEngine {
+/// The library under `profile` and `config`, run by `evaluator` (the built-in library's is
+/// the VM).
+async fn engine(profile: Profile, config: &Value, evaluator: Evaluator) -> PolicyEngine {
     let mut bundle = library::bundle(Some(profile)).unwrap();
+    if evaluator != Evaluator::Vm {
+        let sources = library::sources().unwrap();
+        let mut rebuilt = build::build(
+            &sources,
+            &BuildOptions {
+                evaluator,
+                ..BuildOptions::default()
+            },
+        )
+        .unwrap();
+        rebuilt.data = bundle.data.clone();
+        bundle = rebuilt;
+    }
     if let Value::Object(keys) = config {
         for (k, v) in keys {
             bundle.set_data(&["dockgate", "config", k.as_str()], v.clone());
@@ -375,6 +391,33 @@ async fn engine(profile: Profile, config: &Value) -> PolicyEngine {
         ..EngineOptions::default()
     };
     PolicyEngine::load(bundle, &options).await.unwrap()
+}
+
+/// One outcome in a line: the finding IDs by action, or the error.
+fn outline(outcome: &Result<dockgate::model::Decision, dockgate::policy::EngineError>) -> String {
+    match outcome {
+        Ok(d) => serde_json::to_value(d)
+            .map(|v| {
+                let ids = |k: &str| {
+                    v[k].as_array()
+                        .map(|a| {
+                            a.iter()
+                                .map(|f| f["rule_id"].as_str().unwrap_or("?").to_string())
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        })
+                        .unwrap_or_default()
+                };
+                format!(
+                    "deny [{}] warn [{}] audit [{}]",
+                    ids("violations"),
+                    ids("warnings"),
+                    ids("audits")
+                )
+            })
+            .unwrap_or_default(),
+        Err(e) => format!("error: {e}"),
+    }
 }
 
 /// The hash of one outcome: the decision's JSON with the revision blanked, or the error.
@@ -403,12 +446,22 @@ async fn library_decisions_are_unchanged() {
     let variants = variants();
     let mut lines: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut errors = 0usize;
+    let mut departures = Vec::new();
     for (name, profile, config) in &variants {
-        let engine = engine(*profile, config).await;
+        let engine_vm = engine(*profile, config, Evaluator::Vm).await;
+        let interpreter = engine(*profile, config, Evaluator::Interpreter).await;
         let mut first_error = None;
         let mut variant_errors = 0usize;
         for (id, input) in &inputs {
-            let outcome = engine.decide(input).await;
+            let outcome = engine_vm.decide(input).await;
+            let interpreted = interpreter.decide(input).await;
+            if outcome_hash(&outcome) != outcome_hash(&interpreted) {
+                departures.push(format!(
+                    "{id} under {name}:\n  vm:          {}\n  interpreter: {}",
+                    outline(&outcome),
+                    outline(&interpreted)
+                ));
+            }
             if let Err(e) = &outcome {
                 variant_errors += 1;
                 first_error.get_or_insert_with(|| format!("{id}: {e}"));
@@ -437,6 +490,12 @@ async fn library_decisions_are_unchanged() {
         inputs.len() * variants.len(),
         inputs.len(),
         variants.len()
+    );
+    assert!(
+        departures.is_empty(),
+        "{} decisions of the VM differ from the interpreter's (the first 10):\n{}",
+        departures.len(),
+        departures[..departures.len().min(10)].join("\n")
     );
     if std::env::var_os("DOCKGATE_BLESS").is_some() {
         std::fs::write(golden(), &text).unwrap();

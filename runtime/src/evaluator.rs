@@ -1,17 +1,22 @@
-//! One prepared regorus engine, and evaluation of entrypoints on clones of it.
+//! One prepared regorus engine, and evaluation of entrypoints: compiled to bytecode for
+//! regorus's VM when the VM compiler supports them (see `compiled`), else on clones of the
+//! engine (the interpreter).
 //!
 //! Preparation (parsing the payload's modules, analysing them, a warm-up evaluation of every
 //! entrypoint) happens on the first ABI call, before the host can snapshot the heap. The host
 //! then parses its `data` document and snapshots the heap (`opa_heap_ptr_get`); at that moment
 //! the last parsed value is merged into a second, data-bound engine ("binding"), so that
-//! evaluations with that data handle — the normal case — skip regorus's re-analysis. An
-//! evaluation with any other data handle still works, on a clone with the data merged in.
+//! interpreted evaluations with that data handle — the normal case — skip regorus's
+//! re-analysis. An evaluation with any other data handle still works, on a clone with the data
+//! merged in. A compiled entrypoint takes whatever data the host passes, as it is.
 
 use core::cell::UnsafeCell;
+use std::sync::Arc;
 
+use regorus::rvm::program::Program;
 use regorus::{Engine, Value};
 
-use crate::{heap, host, payload, regex_cache};
+use crate::{compiled, heap, host, payload, regex_cache};
 
 /// How an entrypoint is evaluated: a rule (`eval_rule`) or a package/document (`eval_query`).
 enum Kind {
@@ -22,6 +27,8 @@ enum Kind {
 struct Entrypoint {
     path: String,
     kind: Kind,
+    /// The entrypoint compiled for the VM; `None`: the interpreter evaluates it.
+    program: Option<Arc<Program>>,
 }
 
 struct Prepared {
@@ -100,17 +107,26 @@ fn prepare() -> Result<Prepared, String> {
     }
     let packages = engine.get_packages().map_err(|e| e.to_string())?;
     let mut entrypoints = Vec::new();
-    for name in payload.entrypoints {
+    for name in payload.entrypoints.clone() {
         let path = rule_path(&name);
         let is_package = packages
             .iter()
             .any(|p| p == &path || p.starts_with(&format!("{path}.")));
-        let kind = if is_package || path == "data" {
-            Kind::Query
+        let (kind, program) = if is_package || path == "data" {
+            (Kind::Query, None)
+        } else if payload.evaluator == payload::Evaluator::Vm {
+            (Kind::Rule, compiled::compile(&mut engine, &path))
         } else {
-            Kind::Rule
+            (Kind::Rule, None)
         };
-        entrypoints.push((name, Entrypoint { path, kind }));
+        entrypoints.push((
+            name,
+            Entrypoint {
+                path,
+                kind,
+                program,
+            },
+        ));
     }
     let mut p = Prepared {
         engine,
@@ -136,7 +152,14 @@ fn touch_lazy_globals() {
 /// permanent, so clones start prepared. A trivial query is enough: analysis covers every
 /// module whatever the query, and this bump heap never frees, so evaluating real entrypoints
 /// here would cost memory for nothing.
-fn warm_up(engine: &mut Engine, _entrypoints: &[(String, Entrypoint)]) {
+fn warm_up(engine: &mut Engine, entrypoints: &[(String, Entrypoint)]) {
+    // The VM's lazily-initialised state, likewise (outcomes do not matter: host builtins are
+    // refused now, and there is no data yet).
+    for (_, ep) in entrypoints {
+        if let Some(program) = &ep.program {
+            let _ = compiled::evaluate(program, None, Value::new_object());
+        }
+    }
     engine.set_input(Value::new_object());
     let _ = engine.eval_query("true".to_string(), false);
     let _ = engine.take_prints();
@@ -234,6 +257,10 @@ pub fn heap_moved(addr: usize) {
 
 fn run(p: &Prepared, idx: usize, data: u32, input: Option<Value>) -> Result<Value, String> {
     let ep = &p.entrypoints[idx].1;
+    if let Some(program) = &ep.program {
+        let data = heap::borrow::<Value>(data).filter(|d| d.as_object().is_ok());
+        return compiled::evaluate(program, data, input.unwrap_or(Value::Undefined));
+    }
     let mut engine = match &p.bound {
         Some((handle, engine)) if *handle == data => engine.clone(),
         _ => {

@@ -109,6 +109,15 @@ fn call(id: u32, args: &[Value]) -> anyhow::Result<Value> {
         .ok_or_else(|| anyhow::anyhow!("host builtin {id} returned no value"))
 }
 
+/// Calls forwarded builtin `name`; `None` when it is not one of [`FORWARDED`] (or `args` does
+/// not match its arity).
+pub fn call_by_name(name: &str, args: &[Value]) -> Option<anyhow::Result<Value>> {
+    let id = FORWARDED
+        .iter()
+        .position(|(n, arity)| *n == name && usize::from(*arity) == args.len())?;
+    Some(call(id as u32, args))
+}
+
 /// Registers every forwarded builtin in `engine` as an extension.
 pub fn register(engine: &mut regorus::Engine) -> Result<(), String> {
     for (id, (name, arity)) in FORWARDED.iter().enumerate() {

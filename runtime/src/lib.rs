@@ -25,6 +25,7 @@
 //! touched during preparation (a warm-up evaluation).
 
 pub mod abi;
+pub mod compiled;
 pub mod evaluator;
 pub mod heap;
 pub mod host;

@@ -7,8 +7,11 @@
 //!
 //! ```json
 //! {"modules": [{"path": "policies/x.rego", "source": "package x ..."}],
-//!  "entrypoints": ["x/deny", "x"]}
+//!  "entrypoints": ["x/deny", "x"], "evaluator": "vm"}
 //! ```
+//!
+//! `evaluator` (optional): `"vm"` compiles rule entrypoints for regorus's VM (see `compiled`);
+//! absent or `"interpreter"`, the interpreter evaluates everything.
 //!
 //! The descriptor is read with volatile loads so the optimiser cannot fold the zeroes of the
 //! unpatched module into the code.
@@ -37,6 +40,17 @@ pub fn location() -> (u32, u32) {
 pub struct Payload {
     pub modules: Vec<Module>,
     pub entrypoints: Vec<String>,
+    #[serde(default)]
+    pub evaluator: Evaluator,
+}
+
+/// Which evaluator runs the rule entrypoints.
+#[derive(Deserialize, Default, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Evaluator {
+    #[default]
+    Interpreter,
+    Vm,
 }
 
 #[derive(Deserialize)]

@@ -208,14 +208,30 @@ fn replace(args: &[Value]) -> Result<Value, Fail> {
 
 type Builtin = fn(&[Value]) -> Result<Value, Fail>;
 
-/// Registers the overriding extensions in `engine`.
+/// The builtins this module provides: name and arity.
+pub const BUILTINS: [(&str, u8); 3] = [("regex.match", 2), ("regex.find_n", 3), ("regex.replace", 3)];
+
+fn implementation(name: &str) -> Option<Builtin> {
+    match name {
+        "regex.match" => Some(regex_match),
+        "regex.find_n" => Some(find_n),
+        "regex.replace" => Some(replace),
+        _ => None,
+    }
+}
+
+/// Calls builtin `name` of this module; `None` when it is not one of [`BUILTINS`].
+pub fn call(name: &str, args: &[Value]) -> Option<anyhow::Result<Value>> {
+    implementation(name).map(|f| finish(f(args)))
+}
+
+/// Registers the overriding extensions in `engine` (the interpreter's path; compiled
+/// programs reach [`call`] through host-await calls, see `compiled`).
 pub fn register(engine: &mut Engine) -> Result<(), String> {
-    let builtins: [(&str, u8, Builtin); 3] = [
-        ("regex.match", 2, regex_match),
-        ("regex.find_n", 3, find_n),
-        ("regex.replace", 3, replace),
-    ];
-    for (name, arity, f) in builtins {
+    for (name, arity) in BUILTINS {
+        let Some(f) = implementation(name) else {
+            return Err(format!("registering {name}: no implementation"));
+        };
         engine
             .add_extension(
                 name.to_string(),

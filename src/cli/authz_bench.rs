@@ -134,7 +134,7 @@ async fn phase(
         let json = evaluate_json.clone();
         tasks.push(tokio::spawn(async move {
             let (mut lat, mut errors, mut denied) = (Vec::new(), 0u64, 0u64);
-            let mut ticker = pacer(rate, concurrency);
+            let mut ticker = pacer(rate, concurrency, i);
             while Instant::now() < deadline {
                 if let Some(t) = ticker.as_mut() {
                     t.tick().await;

@@ -71,7 +71,7 @@ async fn phase(
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::new();
             let mut errors = 0u64;
-            let mut ticker = pacer(rate, concurrency);
+            let mut ticker = pacer(rate, concurrency, i);
             while Instant::now() < deadline {
                 if let Some(t) = ticker.as_mut() {
                     t.tick().await;
@@ -111,12 +111,15 @@ async fn phase(
     report
 }
 
-/// Each caller's ticker for a total of `rate` calls/s over `concurrency` callers (`None`: as
-/// fast as possible). A late call delays the next rather than bunching them.
-pub(super) fn pacer(rate: u64, concurrency: usize) -> Option<tokio::time::Interval> {
+/// Caller `index`'s ticker for a total of `rate` calls/s over `concurrency` callers (`None`:
+/// as fast as possible). The callers' ticks are staggered evenly over the period, so that
+/// calls arrive at a steady rate rather than in bursts of `concurrency`; a late call delays
+/// the next rather than bunching them.
+pub(super) fn pacer(rate: u64, concurrency: usize, index: usize) -> Option<tokio::time::Interval> {
     (rate > 0).then(|| {
         let per = Duration::from_secs_f64(concurrency as f64 / rate as f64);
-        let mut t = tokio::time::interval(per);
+        let offset = per.mul_f64(index as f64 / concurrency.max(1) as f64);
+        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + offset, per);
         t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         t
     })

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use dockgate::build::{BuildOptions, PolicySources, build};
+use dockgate::build::{BuildOptions, Evaluator, PolicySources, build};
 
 /// Compile Rego policies to an OPA WebAssembly bundle (no Go toolchain needed).
 #[derive(clap::Args)]
@@ -21,6 +21,11 @@ pub struct Args {
     /// Revision written in the manifest (default: a hash of the inputs).
     #[arg(long)]
     revision: Option<String>,
+    /// The evaluator inside the module. `vm` is three to four times faster, but departs from
+    /// Rego in places (docs/policies.md): prove the policies first with `dockgate test
+    /// --evaluator vm`.
+    #[arg(long, value_enum, default_value_t)]
+    evaluator: Evaluator,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -31,6 +36,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             entrypoints: args.entrypoints,
             revision: args.revision,
             include_tests: false,
+            evaluator: args.evaluator,
         },
     )?;
     let bytes = bundle.to_tar_gz().context("writing the bundle")?;

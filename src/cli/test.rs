@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use dockgate::build::{BuildOptions, PolicySources, build, check, discover_tests};
+use dockgate::build::{BuildOptions, Evaluator, PolicySources, build, check, discover_tests};
 use dockgate::policy::{EngineError, EngineOptions, PolicyEngine};
 use serde_json::Value;
 
@@ -20,6 +20,10 @@ pub struct Args {
     /// Print passing tests too.
     #[arg(short, long)]
     verbose: bool,
+    /// The evaluator to run the tests with (as `dockgate build --evaluator`): run them with
+    /// `vm` before building a bundle for it.
+    #[arg(long, value_enum, default_value_t)]
+    evaluator: Evaluator,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -44,6 +48,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
             entrypoints: tests.iter().map(|t| t.entrypoint.clone()).collect(),
             revision: Some("test".into()),
             include_tests: true,
+            evaluator: args.evaluator,
         },
     )?;
     let options = EngineOptions {

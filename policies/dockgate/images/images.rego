@@ -62,12 +62,13 @@ findings contains lib.finding("DG-303", "container.image",
 
 # An entry is a glob over `registry/repository` (`*` stays within one path component,
 # `**` crosses them), or a bare registry host, which allows the whole registry.
-# (A bare registry host is checked first: the globs run only when it does not match.)
+# (A bare registry host is checked first: the globs run only when it does not match. Not
+# with `else`: regorus's VM does not fall through to `else` after a body that iterates and
+# finds nothing, see runtime/src/compiled.rs.)
+allowed_source(allowed) if ref.registry in allowed
+
 allowed_source(allowed) if {
-	some pattern in allowed
-	not contains(pattern, "/")
-	pattern == ref.registry
-} else if {
+	not ref.registry in allowed
 	some pattern in allowed
 	glob.match(pattern, ["/"], image_repo)
 }
@@ -79,6 +80,7 @@ findings contains lib.finding("DG-304", "container.image",
 	sprintf("image %q is a full variant of %s: use a minimal variant (a tag with %s) or a distroless image", [c.image, image_repo, concat(" or ", [sprintf("-%s", [m]) | some m in variants])])) if {
 	has_image
 	variants := minimal_variants[image_repo]
+	is_array(variants) # (also fails the body when the image has no entry, VM or not)
 	tag := effective_tag
 	not minimal(tag, variants)
 }

@@ -11,6 +11,7 @@
 //! - an assignment of an undefined value (`x := input.missing`) does not fail its body;
 //! - a body that iterates (`some x in xs`, `xs[_]`) and finds nothing does not fall through
 //!   to its `else`.
+//!
 //! The built-in library avoids both, and `tests/library_equivalence.rs` proves its decisions
 //! equal the interpreter's over some 13,000 inputs. With the VM asked for, an entrypoint that
 //! its compiler does not support (the `with` keyword, `walk` loops, some partial-object forms,
@@ -48,8 +49,7 @@ pub fn compile(engine: &mut Engine, path: &str) -> Option<Arc<Program>> {
                 .map(|(name, arity)| (*name, usize::from(*arity))),
         )
         .collect();
-    let program =
-        Compiler::compile_from_policy_with_host_await(&policy, &[path], &awaited).ok()?;
+    let program = Compiler::compile_from_policy_with_host_await(&policy, &[path], &awaited).ok()?;
     // Every builtin the program calls must resolve in regorus's table (`print` does not: the
     // interpreter gathers prints and forwards them to the host).
     let resolvable = program
@@ -60,7 +60,11 @@ pub fn compile(engine: &mut Engine, path: &str) -> Option<Arc<Program>> {
 }
 
 /// Evaluates `program` (one entrypoint, index 0) with `data` and `input`.
-pub fn evaluate(program: &Arc<Program>, data: Option<&Value>, input: Value) -> Result<Value, String> {
+pub fn evaluate(
+    program: &Arc<Program>,
+    data: Option<&Value>,
+    input: Value,
+) -> Result<Value, String> {
     let mut vm = RegoVM::new();
     vm.load_program(program.clone());
     // The host bounds evaluation time (its deadline interrupts the module); the VM's own

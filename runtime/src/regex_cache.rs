@@ -209,7 +209,11 @@ fn replace(args: &[Value]) -> Result<Value, Fail> {
 type Builtin = fn(&[Value]) -> Result<Value, Fail>;
 
 /// The builtins this module provides: name and arity.
-pub const BUILTINS: [(&str, u8); 3] = [("regex.match", 2), ("regex.find_n", 3), ("regex.replace", 3)];
+pub const BUILTINS: [(&str, u8); 3] = [
+    ("regex.match", 2),
+    ("regex.find_n", 3),
+    ("regex.replace", 3),
+];
 
 fn implementation(name: &str) -> Option<Builtin> {
     match name {

@@ -144,8 +144,85 @@ impl VerdictCache {
     }
 }
 
+/// Image inspects by the name the request used, so that every create of the same image does
+/// not send the daemon an image inspect (which the daemon authorizes through this plugin again).
+///
+/// An entry is fresh for `ttl`; any request that can change what an image name points to
+/// (pull, import, load, tag, untag/delete, build, commit: see `route::changes_images`) clears
+/// the whole cache when the plugin authorizes it and again when its response passes, so a
+/// lookup never returns an image older than the last such change. Bounded: the oldest names
+/// go first.
+#[derive(Debug)]
+pub struct ImageCache {
+    entries: Bounded<String, (std::time::Instant, serde_json::Value)>,
+    ttl: std::time::Duration,
+}
+
+impl ImageCache {
+    /// A cache of at most `cap` images, each fresh for `ttl` (zero: nothing is kept).
+    pub fn new(cap: usize, ttl: std::time::Duration) -> Self {
+        Self {
+            entries: Bounded::new(cap),
+            ttl,
+        }
+    }
+
+    /// The inspect of `name`, when fresh.
+    pub fn get(&self, name: &str) -> Option<serde_json::Value> {
+        let (at, v) = self.entries.get(&name.to_string())?;
+        (at.elapsed() < self.ttl).then(|| v.clone())
+    }
+
+    /// Remembers the inspect of `name`.
+    pub fn put(&mut self, name: &str, inspect: serde_json::Value) {
+        if !self.ttl.is_zero() {
+            self.entries
+                .insert(name.to_string(), (std::time::Instant::now(), inspect));
+        }
+    }
+
+    /// Forgets every image.
+    pub fn clear(&mut self) {
+        self.entries.map.clear();
+        self.entries.order.clear();
+    }
+
+    /// Images kept.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether none is kept.
+    pub fn is_empty(&self) -> bool {
+        self.entries.len() == 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    #[test]
+    fn image_inspects_are_kept_for_their_ttl_and_cleared_at_once() {
+        let mut c = ImageCache::new(2, Duration::from_secs(60));
+        c.put("a:1", serde_json::json!({"Id": "a"}));
+        c.put("b:1", serde_json::json!({"Id": "b"}));
+        assert_eq!(c.get("a:1"), Some(serde_json::json!({"Id": "a"})));
+        c.put("c:1", serde_json::json!({"Id": "c"}));
+        assert_eq!(c.len(), 2, "bounded: the oldest name went");
+        assert_eq!(c.get("a:1"), None);
+        c.clear();
+        assert!(c.is_empty());
+        assert_eq!(c.get("c:1"), None);
+        let mut stale = ImageCache::new(8, Duration::from_millis(1));
+        stale.put("a:1", serde_json::json!({}));
+        std::thread::sleep(Duration::from_millis(5));
+        assert_eq!(stale.get("a:1"), None, "past its ttl");
+        let mut off = ImageCache::new(8, Duration::ZERO);
+        off.put("a:1", serde_json::json!({}));
+        assert!(off.is_empty(), "ttl 0 keeps nothing");
+    }
+
     use super::*;
 
     fn v(rev: &str) -> Verdict {

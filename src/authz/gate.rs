@@ -16,9 +16,9 @@ use bollard::Docker;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use super::cache::{Verdict, VerdictCache};
+use super::cache::{ImageCache, Verdict, VerdictCache};
 use super::protocol::{AuthzRequest, AuthzResponse, BodyError};
-use super::route::{Route, route, split_uri};
+use super::route::{Route, changes_images, route, split_uri};
 use super::upstream::Upstream;
 use crate::engine_api;
 use crate::model::{AdmissionRequest, Operation, RequestUser};
@@ -62,6 +62,9 @@ pub struct GateConfig {
     pub cache_size: usize,
     /// Use the verdict cache.
     pub cache: bool,
+    /// How long an image inspect is reused (cleared at once by any pull, tag, delete, load,
+    /// build or commit the plugin authorizes); zero: never.
+    pub image_ttl: Duration,
 }
 
 impl Default for GateConfig {
@@ -72,6 +75,7 @@ impl Default for GateConfig {
             allow_swarm: false,
             cache_size: 4096,
             cache: true,
+            image_ttl: Duration::from_secs(30),
         }
     }
 }
@@ -123,6 +127,7 @@ pub struct Gate {
     docker: DockerLink,
     cfg: GateConfig,
     cache: Mutex<VerdictCache>,
+    images: Mutex<ImageCache>,
 }
 
 /// What the log line of one call says besides the reply.
@@ -144,7 +149,14 @@ impl Gate {
     /// A gate asking `upstream`, inspecting through `docker`.
     pub fn new(upstream: Upstream, docker: DockerLink, cfg: GateConfig) -> Self {
         let cache = Mutex::new(VerdictCache::new(cfg.cache_size));
+        let ttl = if cfg.cache {
+            cfg.image_ttl
+        } else {
+            Duration::ZERO
+        };
+        let images = Mutex::new(ImageCache::new(256, ttl));
         Self {
+            images,
             upstream,
             docker,
             cfg,
@@ -159,6 +171,7 @@ impl Gate {
             until: Some(started + self.upstream.deadline()),
             ..Facts::default()
         };
+        self.note_image_change(req);
         let resp = match route(&req.method, &req.uri) {
             Route::AlwaysAllow => return AuthzResponse::allow(),
             Route::Other => return AuthzResponse::allow(),
@@ -199,8 +212,19 @@ impl Gate {
         resp
     }
 
+    /// Clears the image cache for a request that can change what image names point to (at
+    /// the request, and again at its response: nothing inspected in between is kept).
+    fn note_image_change(&self, req: &AuthzRequest) {
+        if changes_images(&req.method, &req.uri)
+            && let Ok(mut images) = self.images.lock()
+        {
+            images.clear();
+        }
+    }
+
     /// `/AuthZPlugin.AuthZRes`: never denies; learns the id of a created container.
     pub async fn response(&self, req: &AuthzRequest) -> AuthzResponse {
+        self.note_image_change(req);
         match route(&req.method, &req.uri) {
             Route::Create { .. } if self.cfg.cache => {
                 let created = matches!(req.response_status, Some(200..=299));
@@ -384,6 +408,10 @@ impl Gate {
         if name.is_empty() {
             return false;
         }
+        let cached = self.images.lock().ok().and_then(|c| c.get(&name));
+        if let Some(v) = cached {
+            return engine_api::apply_image_inspect(doc, &v).is_ok();
+        }
         let docker = match self.docker.get() {
             Ok(d) => d,
             Err(e) => {
@@ -394,7 +422,13 @@ impl Gate {
         let inspected =
             tokio::time::timeout(self.cfg.docker_timeout, docker.inspect_image(&name)).await;
         let value = match inspected {
-            Ok(Ok(i)) => serde_json::to_value(&i).ok(),
+            Ok(Ok(i)) => {
+                let v = serde_json::to_value(&i).ok();
+                if let (Some(v), Ok(mut c)) = (&v, self.images.lock()) {
+                    c.put(&name, v.clone());
+                }
+                v
+            }
             Ok(Err(e)) => {
                 tracing::debug!(target: "dockgate::authz", image = %name, error = %e, "image inspect failed");
                 None

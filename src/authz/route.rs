@@ -82,9 +82,51 @@ pub fn route(method: &str, uri: &str) -> Route {
     }
 }
 
+/// Whether a request can change what an image name points to (pull, import, load, push is
+/// not one; tag, delete, prune, build, commit): the plugin's image cache is cleared for it.
+pub fn changes_images(method: &str, uri: &str) -> bool {
+    let (path, _) = split_uri(uri);
+    let method = method.to_ascii_uppercase();
+    if method == "GET" || method == "HEAD" {
+        return false;
+    }
+    let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    !matches!(segs.as_slice(), ["images", _, "push"])
+        && matches!(
+            segs.as_slice(),
+            ["images", ..] | ["build", ..] | ["commit", ..] | ["session", ..]
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn image_changing_calls_are_recognised() {
+        for (m, u) in [
+            ("POST", "/v1.41/images/create?fromImage=busybox&tag=latest"),
+            ("POST", "/v1.41/images/load?quiet=1"),
+            ("POST", "/v1.41/images/busybox:latest/tag?repo=x&tag=y"),
+            ("DELETE", "/v1.41/images/busybox:latest"),
+            ("POST", "/v1.41/images/prune"),
+            ("POST", "/v1.41/build?t=app:1"),
+            ("POST", "/v1.41/build/prune"),
+            ("POST", "/v1.41/commit?container=abc&repo=x"),
+            ("POST", "/session"),
+        ] {
+            assert!(changes_images(m, u), "{m} {u}");
+        }
+        for (m, u) in [
+            ("GET", "/v1.41/images/busybox/json"),
+            ("GET", "/v1.41/images/json"),
+            ("POST", "/v1.41/images/busybox/push"),
+            ("POST", "/v1.41/containers/create"),
+            ("DELETE", "/v1.41/containers/abc"),
+        ] {
+            assert!(!changes_images(m, u), "{m} {u}");
+        }
+    }
 
     #[test]
     fn admission_calls_are_recognised_with_or_without_version() {

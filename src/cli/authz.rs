@@ -58,9 +58,14 @@ pub struct Args {
     /// Containers whose allowed verdict is remembered for their start.
     #[arg(long, default_value_t = 4096)]
     cache_size: usize,
-    /// Evaluate every start, even of a container just allowed at create.
+    /// Evaluate every start, even of a container just allowed at create, and inspect the image
+    /// for every call (no cache at all).
     #[arg(long)]
     no_cache: bool,
+    /// Seconds an image inspect is reused for later calls naming the same image (any pull,
+    /// tag, delete, load, build or commit clears them at once); 0: inspect every time.
+    #[arg(long, default_value_t = 30)]
+    image_cache_ttl: u64,
     /// Log format on stdout.
     #[arg(long, value_enum, default_value = "json")]
     log_format: LogFormat,
@@ -139,6 +144,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         allow_swarm: args.swarm == Swarm::Allow,
         cache_size: args.cache_size.max(1),
         cache: !args.no_cache,
+        image_ttl: std::time::Duration::from_secs(args.image_cache_ttl),
     };
     let gate = Arc::new(Gate::new(upstream, docker, cfg));
     let listener = serve::bind(&args.socket)?;

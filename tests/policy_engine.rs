@@ -730,17 +730,19 @@ const VM_DEPARTURE_RULES: [&str; 4] = [
 /// which the VM departs as Rego does.
 #[tokio::test]
 async fn default_builds_keep_regos_semantics_where_the_vm_departs() {
-    for (rule, (wasm, native)) in VM_DEPARTURE_RULES
-        .iter()
-        .zip(both_ways(VM_DEPARTURES, &VM_DEPARTURE_RULES, Evaluator::Interpreter).await)
-    {
-        assert_eq!(wasm, native, "{rule}");
+    assert_wasm_agrees(VM_DEPARTURES, &VM_DEPARTURE_RULES, Evaluator::Interpreter).await;
+}
+
+/// Asserts that every rule of `text` decides in wasm (built for `evaluator`) as natively.
+async fn assert_wasm_agrees(text: &str, rules: &[&str], evaluator: Evaluator) {
+    for (rule, (wasm, native)) in rules.iter().zip(both_ways(text, rules, evaluator).await) {
+        assert_eq!(wasm, native, "{evaluator:?}: {rule}");
     }
 }
 
 /// The VM's departures, pinned: `dockgate build --evaluator vm` is opt-in because of them.
 /// When a regorus upgrade makes this fail, the VM has caught up: revisit the default
-/// evaluator and the warnings in runtime/src/compiled.rs and docs/policies.md.
+/// evaluator and the warnings in runtime/src/compiled.rs and docs/writing-policies.md.
 #[tokio::test]
 async fn the_vm_departs_from_rego_where_documented() {
     let got = both_ways(VM_DEPARTURES, &VM_DEPARTURE_RULES, Evaluator::Vm).await;
@@ -764,13 +766,7 @@ with_kw := v if { v := lookup with input.k as 7 }
 walked := [v | walk(xs, [_, v]); is_string(v)]
 plain := count(xs)
 "#;
-    let rules = ["with_kw", "walked", "plain"];
-    for (rule, (wasm, native)) in rules
-        .iter()
-        .zip(both_ways(text, &rules, Evaluator::Vm).await)
-    {
-        assert_eq!(wasm, native, "{rule}");
-    }
+    assert_wasm_agrees(text, &["with_kw", "walked", "plain"], Evaluator::Vm).await;
 }
 
 /// The library's instance, with the runtime's regex arena, stays under 8 MiB of linear memory

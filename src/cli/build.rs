@@ -22,7 +22,7 @@ pub struct Args {
     #[arg(long)]
     revision: Option<String>,
     /// The evaluator inside the module. `vm` is three to four times faster, but departs from
-    /// Rego in places (docs/policies.md): prove the policies first with `dockgate test
+    /// Rego in places (docs/writing-policies.md): prove the policies first with `dockgate test
     /// --evaluator vm`.
     #[arg(long, value_enum, default_value_t)]
     evaluator: Evaluator,

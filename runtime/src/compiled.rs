@@ -10,7 +10,10 @@
 //! (`tests/policy_engine.rs` pins them, so that an upgrade that fixes them is noticed):
 //! - an assignment of an undefined value (`x := input.missing`) does not fail its body;
 //! - a body that iterates (`some x in xs`, `xs[_]`) and finds nothing does not fall through
-//!   to its `else`.
+//!   to its `else`;
+//! - a builtin's error makes its value undefined (OPA's default mode) instead of failing the
+//!   evaluation (regorus's strict mode, which the interpreter runs in); the runtime's own
+//!   builtins (regexes, host builtins) still fail the evaluation.
 //!
 //! The built-in library avoids both, and `tests/library_equivalence.rs` proves its decisions
 //! equal the interpreter's over some 13,000 inputs. With the VM asked for, an entrypoint that

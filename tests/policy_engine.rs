@@ -702,7 +702,7 @@ async fn both_ways(text: &str, rules: &[&str], evaluator: Evaluator) -> Vec<(Val
         e.set_input(regorus::Value::from_json_str(&input.to_string()).unwrap());
         let native = match e.eval_rule(format!("data.t.{r}")) {
             Err(_) => json!("error"),
-            Ok(v) if v == regorus::Value::Undefined => Value::Null,
+            Ok(regorus::Value::Undefined) => Value::Null,
             Ok(v) => serde_json::from_str(&v.to_json_str().unwrap()).unwrap(),
         };
         out.push((wasm, native));

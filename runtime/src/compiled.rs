@@ -10,56 +10,135 @@
 //! (`tests/policy_engine.rs` pins them, so that an upgrade that fixes them is noticed):
 //! - an assignment of an undefined value (`x := input.missing`) does not fail its body;
 //! - a body that iterates (`some x in xs`, `xs[_]`) and finds nothing does not fall through
-//!   to its `else`;
-//! - a builtin's error makes its value undefined (OPA's default mode) instead of failing the
-//!   evaluation (regorus's strict mode, which the interpreter runs in); the runtime's own
-//!   builtins (regexes, host builtins) still fail the evaluation.
+//!   to its `else`.
 //!
 //! The built-in library avoids both, and `tests/library_equivalence.rs` proves its decisions
 //! equal the interpreter's over some 13,000 inputs. With the VM asked for, an entrypoint that
 //! its compiler does not support (the `with` keyword, `walk` loops, some partial-object forms,
 //! `print`, a package as entrypoint...) stays with the interpreter.
 //!
-//! The VM resolves builtins from regorus's static table only; the builtins this runtime
-//! provides itself (regexes compiled once, see `regex_cache`; clock and others forwarded to
-//! the host, see `host`) are compiled as host-await calls: the VM suspends at such a call with
-//! the builtin's name and arguments, [`evaluate`] computes the result and resumes it. A
-//! builtin's error ends the evaluation with that error, as in the interpreter.
+//! Builtins. The VM calls builtins through function pointers kept in the program, and, left
+//! alone, treats a builtin's error as an undefined value (OPA's default). The interpreter runs
+//! in regorus's strict mode, where such an error fails the evaluation, and a security decision
+//! must fail closed; so every builtin pointer of a program is replaced by a wrapper that calls
+//! the original, records the first error, and the evaluation returns that error. The regex
+//! builtins are this runtime's own (patterns compiled once, see `regex_cache`). The builtins
+//! forwarded to the host (clock and others, see `host`) are not in regorus's table here: they
+//! compile to host-await instructions, which are rewritten into calls of a builtin that
+//! forwards them (so the VM runs to completion, its fast mode, and never suspends).
 //!
 //! Memory: the program is built during preparation (permanent memory); each evaluation makes
 //! its own VM, allocated and freed within the evaluation.
 
+use core::cell::UnsafeCell;
 use std::sync::Arc;
 
 use regorus::languages::rego::compiler::Compiler;
-use regorus::rvm::program::Program;
-use regorus::rvm::vm::{ExecutionMode, ExecutionState, RegoVM, SuspendReason};
+use regorus::rvm::Instruction;
+use regorus::rvm::instructions::BuiltinCallParams;
+use regorus::rvm::program::{BuiltinInfo, Program};
+use regorus::rvm::vm::RegoVM;
+use regorus::unstable::{Expr, Ref, Span};
 use regorus::{Engine, Rc, Value};
 
 use crate::{host, regex_cache};
+
+/// A builtin as regorus's VM calls it: span, argument expressions, argument values, strict.
+pub type Builtin = fn(&Span, &[Ref<Expr>], &[Value], bool) -> anyhow::Result<Value>;
+
+/// The name under which host-await calls are rewritten into builtin calls (arguments: the
+/// array of the call's arguments, the forwarded builtin's name).
+const HOST_CALL: &str = "dockgate.host_call";
 
 /// Compiles entrypoint `path` (`data.pkg.rule`) of `engine`; `None` when the VM cannot run it
 /// (the interpreter then evaluates it).
 pub fn compile(engine: &mut Engine, path: &str) -> Option<Arc<Program>> {
     let rule: Rc<str> = Rc::from(path);
     let policy = engine.compile_with_entrypoint(&rule).ok()?;
-    let awaited: Vec<(&str, usize)> = regex_cache::BUILTINS
+    let awaited: Vec<(&str, usize)> = host::FORWARDED
         .iter()
         .map(|(name, arity)| (*name, usize::from(*arity)))
-        .chain(
-            host::FORWARDED
-                .iter()
-                .map(|(name, arity)| (*name, usize::from(*arity))),
-        )
         .collect();
-    let program = Compiler::compile_from_policy_with_host_await(&policy, &[path], &awaited).ok()?;
+    let mut program =
+        Compiler::compile_from_policy_with_host_await(&policy, &[path], &awaited).ok()?;
+    let p = Arc::get_mut(&mut program)?;
     // Every builtin the program calls must resolve in regorus's table (`print` does not: the
     // interpreter gathers prints and forwards them to the host).
-    let resolvable = program
+    if p.resolved_builtins.len() != p.builtin_info_table.len()
+        || !p
+            .builtin_info_table
+            .iter()
+            .all(|b| regorus::unstable::BUILTINS.contains_key(b.name.as_str()))
+    {
+        return None;
+    }
+    rewrite_host_awaits(p)?;
+    for (info, resolved) in p
         .builtin_info_table
         .iter()
-        .all(|b| regorus::unstable::BUILTINS.contains_key(b.name.as_str()));
-    resolvable.then_some(program)
+        .zip(p.resolved_builtins.iter_mut())
+    {
+        let original = if info.name == HOST_CALL {
+            host_call as Builtin
+        } else {
+            regex_cache::vm_builtin(&info.name).unwrap_or(resolved.0)
+        };
+        resolved.0 = strict::wrap(&info.name, original)?;
+    }
+    Some(program)
+}
+
+/// Rewrites every `HostAwait { dest, arg, id }` into a call of [`HOST_CALL`] with `arg` (the
+/// array of arguments) and `id` (the builtin's name), storing into `dest`.
+fn rewrite_host_awaits(p: &mut Program) -> Option<()> {
+    let mut index = None;
+    for i in 0..p.instructions.len() {
+        let Instruction::HostAwait { dest, arg, id } = p.instructions[i] else {
+            continue;
+        };
+        let builtin_index = match index {
+            Some(b) => b,
+            None => {
+                let b = u16::try_from(p.builtin_info_table.len()).ok()?;
+                p.builtin_info_table.push(BuiltinInfo {
+                    name: HOST_CALL.to_string(),
+                    num_args: 2,
+                });
+                p.resolved_builtins.push((host_call, 2));
+                index = Some(b);
+                b
+            }
+        };
+        let mut args = [0u8; 8];
+        args[0] = arg;
+        args[1] = id;
+        let params_index = p
+            .instruction_data
+            .add_builtin_call_params(BuiltinCallParams {
+                dest,
+                builtin_index,
+                num_args: 2,
+                args,
+            });
+        p.instructions[i] = Instruction::BuiltinCall { params_index };
+    }
+    Some(())
+}
+
+/// [`HOST_CALL`]: forwards builtin `args[1]` with arguments `args[0]` to the host.
+fn host_call(_: &Span, _: &[Ref<Expr>], args: &[Value], _: bool) -> anyhow::Result<Value> {
+    let [call_args, name] = args else {
+        anyhow::bail!("{HOST_CALL}: expects 2 arguments");
+    };
+    let name = name
+        .as_string()
+        .map_err(|_| anyhow::anyhow!("{HOST_CALL}: no builtin name"))?;
+    let call_args = call_args
+        .as_array()
+        .map_err(|_| anyhow::anyhow!("{name}: arguments are not an array"))?
+        .to_vec();
+    host::call_by_name(name, &call_args)
+        .unwrap_or_else(|| Err(anyhow::anyhow!("unknown builtin {name}")))
 }
 
 /// Evaluates `program` (one entrypoint, index 0) with `data` and `input`.
@@ -68,6 +147,7 @@ pub fn evaluate(
     data: Option<&Value>,
     input: Value,
 ) -> Result<Value, String> {
+    strict::reset();
     let mut vm = RegoVM::new();
     vm.load_program(program.clone());
     // The host bounds evaluation time (its deadline interrupts the module); the VM's own
@@ -77,39 +157,110 @@ pub fn evaluate(
         vm.set_data(data.clone()).map_err(|e| e.to_string())?;
     }
     vm.set_input(input);
-    vm.set_execution_mode(ExecutionMode::Suspendable);
-    vm.execute_entry_point_by_index(0)
-        .map_err(|e| e.to_string())?;
-    loop {
-        let response = match vm.execution_state() {
-            ExecutionState::Completed { result } => return Ok(result.clone()),
-            ExecutionState::Error { error } => return Err(error.to_string()),
-            ExecutionState::Suspended {
-                reason:
-                    SuspendReason::HostAwait {
-                        identifier,
-                        argument,
-                        ..
-                    },
-                ..
-            } => call(identifier, argument)?,
-            other => return Err(format!("unexpected VM state: {other:?}")),
-        };
-        vm.resume(Some(response)).map_err(|e| e.to_string())?;
+    let outcome = vm
+        .execute_entry_point_by_index(0)
+        .map_err(|e| e.to_string());
+    match strict::take() {
+        Some(error) => Err(error),
+        None => outcome,
     }
 }
 
-/// A host-await call: builtin `name` with the array of its arguments.
-fn call(name: &Value, args: &Value) -> Result<Value, String> {
-    let name = name
-        .as_string()
-        .map_err(|_| format!("host-await call without a builtin name: {name}"))?;
-    let args = args
-        .as_array()
-        .map_err(|_| format!("{name}: arguments are not an array"))?
-        .to_vec();
-    let outcome = regex_cache::call(name, &args)
-        .or_else(|| host::call_by_name(name, &args))
-        .unwrap_or_else(|| Err(anyhow::anyhow!("unknown builtin {name}")));
-    outcome.map_err(|e| e.to_string())
+/// Builtin errors fail the evaluation: each builtin of a compiled program is called through a
+/// wrapper (one per distinct builtin name, [`SLOTS`] at most) that records the first error.
+mod strict {
+    use super::{Builtin, Expr, Ref, Span, UnsafeCell, Value};
+
+    /// Distinct builtins over all compiled programs; a program that needs more stays with the
+    /// interpreter.
+    pub const SLOTS: usize = 96;
+
+    struct Cell<T>(UnsafeCell<T>);
+    // SAFETY: the runtime is single-threaded (wasm32 without atomics).
+    unsafe impl<T> Sync for Cell<T> {}
+
+    /// The wrapped builtins, by slot: name and original (set during preparation only).
+    static ORIGINALS: Cell<[Option<(&'static str, Builtin)>; SLOTS]> =
+        Cell(UnsafeCell::new([None; SLOTS]));
+
+    /// The first builtin error of the running evaluation.
+    static FAILED: Cell<Option<String>> = Cell(UnsafeCell::new(None));
+
+    fn failed() -> &'static mut Option<String> {
+        // SAFETY: single-threaded; no reference obtained here outlives one call below.
+        unsafe { &mut *FAILED.0.get() }
+    }
+
+    /// Forgets an error left by an evaluation that did not finish (trapped or interrupted):
+    /// its memory was handed back by the host's rewind, so it is not dropped.
+    pub fn reset() {
+        if let Some(stale) = failed().take() {
+            core::mem::forget(stale);
+        }
+    }
+
+    /// The error recorded by the evaluation that just ran.
+    pub fn take() -> Option<String> {
+        failed().take()
+    }
+
+    fn call(
+        slot: usize,
+        s: &Span,
+        e: &[Ref<Expr>],
+        a: &[Value],
+        strict: bool,
+    ) -> anyhow::Result<Value> {
+        // SAFETY: single-threaded; the table is written only during preparation.
+        let original = unsafe { (*ORIGINALS.0.get())[slot] };
+        let Some((name, f)) = original else {
+            anyhow::bail!("builtin slot {slot} is empty");
+        };
+        let outcome = f(s, e, a, strict);
+        if let Err(error) = &outcome {
+            let first = failed();
+            if first.is_none() {
+                *first = Some(format!("{name}: {error}"));
+            }
+        }
+        outcome
+    }
+
+    macro_rules! wrappers {
+        ($($i:literal)*) => {
+            const WRAPPERS: [Builtin; SLOTS] = [$({
+                fn w(s: &Span, e: &[Ref<Expr>], a: &[Value], strict: bool) -> anyhow::Result<Value> {
+                    call($i, s, e, a, strict)
+                }
+                w
+            }),*];
+        };
+    }
+    wrappers!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29
+        30 31 32 33 34 35 36 37 38 39 40 41 42 43 44 45 46 47 48 49 50 51 52 53 54 55 56 57 58
+        59 60 61 62 63 64 65 66 67 68 69 70 71 72 73 74 75 76 77 78 79 80 81 82 83 84 85 86 87
+        88 89 90 91 92 93 94 95);
+
+    /// The wrapper of builtin `name` implemented by `original`; `None` when the slots are
+    /// full. (Called during preparation only.)
+    pub fn wrap(name: &str, original: Builtin) -> Option<Builtin> {
+        // SAFETY: single-threaded; preparation runs before any evaluation.
+        let table = unsafe { &mut *ORIGINALS.0.get() };
+        let mut free = None;
+        for (i, slot) in table.iter().enumerate() {
+            match slot {
+                Some((n, f)) if *n == name && core::ptr::fn_addr_eq(*f, original) => {
+                    return Some(WRAPPERS[i]);
+                }
+                Some(_) => {}
+                None => {
+                    free.get_or_insert(i);
+                }
+            }
+        }
+        let i = free?;
+        // Names live as long as the module: preparation's allocations are permanent.
+        table[i] = Some((Box::leak(name.to_string().into_boxed_str()), original));
+        Some(WRAPPERS[i])
+    }
 }

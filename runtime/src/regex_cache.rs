@@ -224,9 +224,25 @@ fn implementation(name: &str) -> Option<Builtin> {
     }
 }
 
-/// Calls builtin `name` of this module; `None` when it is not one of [`BUILTINS`].
-pub fn call(name: &str, args: &[Value]) -> Option<anyhow::Result<Value>> {
-    implementation(name).map(|f| finish(f(args)))
+/// This module's implementation of builtin `name` in the VM's calling convention (see
+/// `compiled`); `None` when it is not one of [`BUILTINS`].
+pub fn vm_builtin(name: &str) -> Option<crate::compiled::Builtin> {
+    use regorus::unstable::{Expr, Ref, Span};
+    fn vm_match(_: &Span, _: &[Ref<Expr>], args: &[Value], _: bool) -> anyhow::Result<Value> {
+        finish(regex_match(args))
+    }
+    fn vm_find_n(_: &Span, _: &[Ref<Expr>], args: &[Value], _: bool) -> anyhow::Result<Value> {
+        finish(find_n(args))
+    }
+    fn vm_replace(_: &Span, _: &[Ref<Expr>], args: &[Value], _: bool) -> anyhow::Result<Value> {
+        finish(replace(args))
+    }
+    match name {
+        "regex.match" => Some(vm_match),
+        "regex.find_n" => Some(vm_find_n),
+        "regex.replace" => Some(vm_replace),
+        _ => None,
+    }
 }
 
 /// Registers the overriding extensions in `engine` (the interpreter's path; compiled

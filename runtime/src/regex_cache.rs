@@ -5,10 +5,13 @@
 //! back). Compiling is most of what a regex call costs — a policy's patterns come from the
 //! policy or its data and repeat on every evaluation — so this module overrides the regex
 //! builtins that policies call per evaluation (`regex.match`, `regex.find_n`,
-//! `regex.replace`) with extensions that compile a pattern once, in the heap's arena (see
-//! `heap`), and search with a clone (a clone shares the compiled program and has its own
-//! search cache, allocated during the evaluation and rewound with it: nothing the search
-//! writes lands in the arena).
+//! `regex.replace`) with extensions (and, on the VM, builtin pointers: see `compiled`) that
+//! compile a pattern once, in the heap's arena (see `heap`). `regex.match` and `regex.find_n`
+//! search with the kept regex itself, inside the arena, so that its search cache (the lazy
+//! DFA's states: building them is most of a short search) stays warm across evaluations; when
+//! that cache outgrows the arena, the regex is replaced by a clone with an empty cache and
+//! searched with per-call clones from then on (a clone's cache is allocated during the
+//! evaluation and rewound with it). `regex.replace` always uses a clone.
 //!
 //! Semantics are regorus's own builtins', argument for argument, with the runtime's engine in
 //! regorus's default strict mode: the same compilation (`RegexBuilder`, 100 KiB NFA limit),
@@ -37,14 +40,18 @@ pub const ARENA_BYTES: usize = 1 << 20;
 
 /// The kept patterns: a fixed table in static memory (never rewound), so that keeping one
 /// allocates nothing but the pattern and its program, both in the arena.
-struct Table(UnsafeCell<[Option<(String, Regex)>; MAX_PATTERNS]>);
+/// A kept pattern: the pattern, its regex, and whether searches may grow the regex's own
+/// search cache in the arena (`false` once that cache outgrew it: searches then use clones).
+type Entry = (String, Regex, bool);
+
+struct Table(UnsafeCell<[Option<Entry>; MAX_PATTERNS]>);
 
 // SAFETY: the runtime is single-threaded (wasm32 without atomics).
 unsafe impl Sync for Table {}
 
 static TABLE: Table = Table(UnsafeCell::new([const { None }; MAX_PATTERNS]));
 
-fn table() -> &'static mut [Option<(String, Regex)>; MAX_PATTERNS] {
+fn table() -> &'static mut [Option<Entry>; MAX_PATTERNS] {
     // SAFETY: single-threaded; no reference obtained here outlives one builtin call, and
     // builtin calls do not nest.
     unsafe { &mut *TABLE.0.get() }
@@ -77,22 +84,49 @@ fn compile(pattern: &str) -> Compiled {
     }
 }
 
-/// A regex for `pattern` owned by this call: a clone of the kept one, compiling and keeping
-/// it first when there is room.
-fn regex(pattern: &str) -> Compiled {
+/// Runs `search` with the regex of `pattern`: the kept one, whose search cache (lazy DFA
+/// states) then grows in the arena and stays warm for later evaluations; a clone of it (a cold
+/// cache, dropped with the evaluation) once that cache has outgrown the arena; or one compiled
+/// for this call when the pattern cannot be kept. Keeps the pattern first when there is room.
+fn with_regex<R>(pattern: &str, search: impl Fn(&Regex) -> R) -> Result<Option<R>, Fail> {
     let slots = table();
     let mut free = None;
-    for (i, slot) in slots.iter().enumerate() {
+    for slot in slots.iter_mut() {
         match slot {
-            Some((p, re)) if p == pattern => return Compiled::Ok(re.clone()),
+            Some((p, re, warm)) if p == pattern => {
+                if !*warm {
+                    return Ok(Some(search(&re.clone())));
+                }
+                let (r, fitted) = heap::in_arena(|| search(re));
+                if !fitted {
+                    // Part of the cache came from the ordinary heap, which the next rewind
+                    // hands back: replace the regex by a clone (same program, empty cache),
+                    // searched with clones from now on. Dropped now, while all of it is valid.
+                    let (fresh, fresh_fitted) = heap::in_arena(|| re.clone());
+                    if fresh_fitted {
+                        *re = fresh;
+                        *warm = false;
+                    } else {
+                        *slot = None;
+                    }
+                }
+                return Ok(Some(r));
+            }
             Some(_) => {}
             None => {
-                free.get_or_insert(i);
+                if free.is_none() {
+                    free = Some(slot);
+                }
             }
         }
     }
-    let Some(free) = free.filter(|_| heap::has_arena()) else {
-        return compile(pattern);
+    let keep = free.filter(|_| heap::has_arena());
+    let Some(free) = keep else {
+        return match compile(pattern) {
+            Compiled::Ok(re) => Ok(Some(search(&re))),
+            Compiled::Invalid => Ok(None),
+            Compiled::TooBig => Err(Fail::TooBig),
+        };
     };
     let (compiled, fitted) = heap::in_arena(|| match compile(pattern) {
         Compiled::Ok(re) => Ok((pattern.to_string(), re)),
@@ -100,15 +134,15 @@ fn regex(pattern: &str) -> Compiled {
     });
     match compiled {
         Ok((key, re)) if fitted => {
-            // The clone (made outside the arena) is this call's: its search cache is
-            // allocated on first use, on the ordinary heap.
-            let mine = re.clone();
-            slots[free] = Some((key, re));
-            Compiled::Ok(mine)
+            *free = Some((key, re, true));
+            // Searched through the table, like every later call.
+            with_regex(pattern, search)
         }
         // Part of it lives on the ordinary heap: this call's only (dropped with it).
-        Ok((_, re)) => Compiled::Ok(re),
-        Err(other) => other,
+        Ok((_, re)) => Ok(Some(search(&re))),
+        Err(Compiled::Invalid) => Ok(None),
+        Err(Compiled::TooBig) => Err(Fail::TooBig),
+        Err(Compiled::Ok(re)) => Ok(Some(search(&re))),
     }
 }
 
@@ -136,13 +170,10 @@ fn string<'a>(name: &str, v: &'a Value) -> Result<&'a str, Fail> {
     })
 }
 
-/// The regex for `pattern`; `None` when the pattern is invalid.
+/// A regex for `pattern` owned by the caller (a clone: its search cache is its own);
+/// `None` when the pattern is invalid.
 fn compiled(pattern: &str) -> Result<Option<Regex>, Fail> {
-    match regex(pattern) {
-        Compiled::Ok(re) => Ok(Some(re)),
-        Compiled::Invalid => Ok(None),
-        Compiled::TooBig => Err(Fail::TooBig),
-    }
+    with_regex(pattern, Regex::clone)
 }
 
 fn invalid() -> Fail {
@@ -156,8 +187,8 @@ fn regex_match(args: &[Value]) -> Result<Value, Fail> {
         return Err(Fail::Error(format!("`{NAME}` expects 2 arguments")));
     };
     let (pattern, value) = (string(NAME, pattern)?, string(NAME, value)?);
-    let re = compiled(pattern)?.ok_or_else(invalid)?;
-    Ok(Value::Bool(re.is_match(value)))
+    let matched = with_regex(pattern, |re| re.is_match(value))?.ok_or_else(invalid)?;
+    Ok(Value::Bool(matched))
 }
 
 /// `regex.find_n(pattern, value, n)`: the first `n` matches (all when `n` < 0).
@@ -172,19 +203,26 @@ fn find_n(args: &[Value]) -> Result<Value, Fail> {
             "`{NAME}` expects numeric argument. Got `{n}` instead"
         ))
     })?;
-    let re = compiled(pattern)?.ok_or_else(invalid)?;
-    if !n.is_integer() {
-        return Err(Fail::Error("n must be an integer".into()));
-    }
-    let n = match n.as_i64() {
+    let limit = n.is_integer().then(|| match n.as_i64() {
         Some(n) if n < 0 => usize::MAX,
         Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
         None => usize::MAX,
-    };
-    let found: Vec<Value> = re
-        .find_iter(value)
-        .take(n)
-        .map(|m| Value::from(m.as_str()))
+    });
+    // The match ranges (what the search allocates may be the arena's: the strings are made
+    // outside it). An invalid pattern is reported before a non-integer `n`, as regorus does.
+    let ranges = with_regex(pattern, |re| {
+        limit.map(|n| {
+            re.find_iter(value)
+                .take(n)
+                .map(|m| m.range())
+                .collect::<Vec<_>>()
+        })
+    })?
+    .ok_or_else(invalid)?
+    .ok_or_else(|| Fail::Error("n must be an integer".into()))?;
+    let found: Vec<Value> = ranges
+        .into_iter()
+        .filter_map(|r| value.get(r).map(Value::from))
         .collect();
     Ok(Value::from(found))
 }

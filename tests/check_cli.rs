@@ -10,21 +10,15 @@
 #[path = "support/server.rs"]
 mod server_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use serde_json::Value;
-use server_support::{dockgate, run_bounded};
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/check")
-}
+use server_support::{check_fixtures as fixtures, dockgate, run_bounded, run_in_check_fixtures};
 
 /// `dockgate check ARGS` run in the fixtures directory.
 fn check(args: &[&str]) -> Output {
-    let mut cmd = dockgate();
-    cmd.current_dir(fixtures()).arg("check").args(args);
-    run_bounded(&mut cmd)
+    run_in_check_fixtures(&[&["check"], args].concat())
 }
 
 fn stdout(o: &Output) -> String {

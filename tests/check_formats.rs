@@ -8,20 +8,14 @@
 #[path = "support/server.rs"]
 mod server_support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use serde_json::Value;
-use server_support::{dockgate, run_bounded};
-
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/check")
-}
+use server_support::run_in_check_fixtures;
 
 fn run(args: &[&str]) -> Output {
-    let mut cmd = dockgate();
-    cmd.current_dir(fixtures()).args(args);
-    run_bounded(&mut cmd)
+    run_in_check_fixtures(args)
 }
 
 fn stdout(o: &Output) -> String {

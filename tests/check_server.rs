@@ -9,23 +9,18 @@
 mod server_support;
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 
 use dockgate::check::projects::{self, Shared};
 use dockgate::check::remote;
 use dockgate::client::ClientTls;
 use serde_json::Value;
-use server_support::{Pki, Reach, Server, dockgate, run_bounded};
+use server_support::{Pki, Reach, Server, check_fixtures as fixtures, run_in_check_fixtures};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/check")
-}
-
+/// `dockgate check ARGS` run in the fixtures directory.
 fn check(args: &[&str]) -> Output {
-    let mut cmd = dockgate();
-    cmd.current_dir(fixtures()).arg("check").args(args);
-    run_bounded(&mut cmd)
+    run_in_check_fixtures(&[&["check"], args].concat())
 }
 
 /// The JSON report without the one field that names where the policies are.

@@ -361,6 +361,18 @@ pub async fn health(uri: &str, tls: &ClientTls) -> Result<ServingStatus, String>
     Ok(resp.into_inner().status())
 }
 
+/// The fixtures of the `dockgate check` tests (`tests/fixtures/check/`).
+pub fn check_fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/check")
+}
+
+/// `dockgate ARGS` run in [`check_fixtures`], bounded.
+pub fn run_in_check_fixtures(args: &[&str]) -> Output {
+    let mut cmd = dockgate();
+    cmd.current_dir(check_fixtures()).args(args);
+    run_bounded(&mut cmd)
+}
+
 /// Runs a command that must finish by itself, within [`WAIT_DEADLINE`]; kills it otherwise.
 pub fn run_bounded(cmd: &mut Command) -> Output {
     let desc = format!("{cmd:?}");

@@ -33,6 +33,18 @@ const TIMEOUT: Duration = Duration::from_secs(120);
 /// The plugin's deadline for a policy decision in these tests.
 const DEADLINE: Duration = Duration::from_secs(2);
 
+/// A temporary directory under /tmp (short paths: unix sockets live there) holding the test
+/// policy bundle (see [`write_bundle`]) as `policy.tar.gz`.
+fn workdir_with_bundle(prefix: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::Builder::new()
+        .prefix(prefix)
+        .tempdir_in("/tmp")
+        .expect("temp dir");
+    let bundle = dir.path().join("policy.tar.gz");
+    write_bundle(&bundle, &[]);
+    (dir, bundle)
+}
+
 /// Writes the test policy bundle (restricted, DG-302 off, plus `extra` policy data) to
 /// `path`, atomically.
 fn write_bundle(path: &Path, extra: &[(&str, serde_json::Value)]) {
@@ -223,12 +235,7 @@ async fn the_plugin_enforces_the_library_on_a_real_dockerd() {
     if !docker_or_skip("the_plugin_enforces_the_library_on_a_real_dockerd", true) {
         return;
     }
-    let dir = tempfile::Builder::new()
-        .prefix("dga")
-        .tempdir_in("/tmp")
-        .expect("temp dir");
-    let bundle = dir.path().join("policy.tar.gz");
-    write_bundle(&bundle, &[]);
+    let (dir, bundle) = workdir_with_bundle("dga");
     let srv = server(dir.path(), "srv", &bundle).await;
     let plugin_socket = dir.path().join("plugin.sock");
     // The plugin starts first (the daemon asks it about its own /_ping), aimed at a link to
@@ -479,12 +486,7 @@ async fn the_plugin_fails_over_fails_closed_and_recovers() {
     if !docker_or_skip("the_plugin_fails_over_fails_closed_and_recovers", false) {
         return;
     }
-    let dir = tempfile::Builder::new()
-        .prefix("dgf")
-        .tempdir_in("/tmp")
-        .expect("temp dir");
-    let bundle = dir.path().join("policy.tar.gz");
-    write_bundle(&bundle, &[]);
+    let (dir, bundle) = workdir_with_bundle("dgf");
     let a = server(dir.path(), "a", &bundle).await;
     let b = server(dir.path(), "b", &bundle).await;
     let (a_uri, b_uri) = (a.uri.clone(), b.uri.clone());

@@ -75,6 +75,34 @@ fn request(service: &str, privileged: bool, mount: Option<&str>) -> AdmissionReq
     )
 }
 
+/// `src` built for `entrypoints` and `evaluator`, loaded with `options`.
+async fn built_engine(
+    src: &PolicySources,
+    entrypoints: &[&str],
+    evaluator: Evaluator,
+    options: &EngineOptions,
+) -> PolicyEngine {
+    let bundle = build(
+        src,
+        &BuildOptions {
+            entrypoints: entrypoints.iter().map(|e| (*e).to_string()).collect(),
+            evaluator,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    PolicyEngine::load(bundle, options).await.unwrap()
+}
+
+/// One instance with a generous time limit (tests that run many evaluations on debug builds).
+fn one_slow_instance() -> EngineOptions {
+    EngineOptions {
+        pool_size: 1,
+        eval_timeout: Duration::from_secs(30),
+        ..EngineOptions::default()
+    }
+}
+
 fn options() -> EngineOptions {
     EngineOptions {
         pool_size: 2,
@@ -524,25 +552,16 @@ deny contains name if {
         )],
         json!({}),
     );
-    let bundle = build(
+    let engine = built_engine(
         &src,
-        &BuildOptions {
-            entrypoints: vec!["p/deny".into()],
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let engine = PolicyEngine::load(
-        bundle,
+        &["p/deny"],
+        Evaluator::Interpreter,
         &EngineOptions {
-            pool_size: 1,
-            eval_timeout: Duration::from_secs(30),
             memory_limit_bytes: 64 * 1024 * 1024,
-            ..EngineOptions::default()
+            ..one_slow_instance()
         },
     )
-    .await
-    .unwrap();
+    .await;
     let mut env = serde_json::Map::new();
     for i in 0..3000 {
         env.insert(format!("VAR_{i}"), json!("x"));
@@ -631,25 +650,7 @@ result := {"matched": matched, "found": found, "replaced": replaced}
     // Both evaluators: the interpreter calls the kept regexes as extensions, the VM through
     // host-await calls.
     for evaluator in [Evaluator::Interpreter, Evaluator::Vm] {
-        let bundle = build(
-            &src,
-            &BuildOptions {
-                entrypoints: vec!["rx/result".into()],
-                evaluator,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        let engine = PolicyEngine::load(
-            bundle,
-            &EngineOptions {
-                pool_size: 1,
-                eval_timeout: Duration::from_secs(30),
-                ..EngineOptions::default()
-            },
-        )
-        .await
-        .unwrap();
+        let engine = built_engine(&src, &["rx/result"], evaluator, &one_slow_instance()).await;
         let mut errors = 0;
         for round in 0..3 {
             for input in &inputs {
@@ -677,16 +678,9 @@ result := {"matched": matched, "found": found, "replaced": replaced}
 /// rule, `null` for undefined and `"error"` for an evaluation error.
 async fn both_ways(text: &str, rules: &[&str], evaluator: Evaluator) -> Vec<(Value, Value)> {
     let src = PolicySources::from_memory(vec![("t.rego".into(), text.into())], json!({}));
-    let bundle = build(
-        &src,
-        &BuildOptions {
-            entrypoints: rules.iter().map(|r| format!("t/{r}")).collect(),
-            evaluator,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    let engine = PolicyEngine::load(bundle, &options()).await.unwrap();
+    let entrypoints: Vec<String> = rules.iter().map(|r| format!("t/{r}")).collect();
+    let entrypoints: Vec<&str> = entrypoints.iter().map(String::as_str).collect();
+    let engine = built_engine(&src, &entrypoints, evaluator, &options()).await;
     let mut native = regorus::Engine::new();
     native.add_policy("t.rego".into(), text.into()).unwrap();
     let input = json!({"s": "abc"});

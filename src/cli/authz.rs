@@ -110,7 +110,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
-    init_logging(args.log_format, args.log_level.as_deref());
+    let _log = init_logging(args.log_format, args.log_level.as_deref());
     let tls = ClientTls {
         ca: args.ca.clone(),
         cert: args.cert.clone(),

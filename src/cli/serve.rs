@@ -126,18 +126,42 @@ struct FileConfig {
 }
 
 /// Sets up JSON (or text) logging on stdout (`serve` and `authz`).
-pub(super) fn init_logging(format: LogFormat, level: Option<&str>) {
+///
+/// Lines are written by a background thread (tracing-appender), so a decision never waits for
+/// stdout; the queue is not lossy: when the writer falls 128k lines behind, calls wait rather
+/// than lose records. Keep the returned guard until exit: dropping it flushes what is queued.
+/// opa-wasm's spans stay off unless the filter names `opa_wasm` (they cost time per call).
+pub(super) fn init_logging(
+    format: LogFormat,
+    level: Option<&str>,
+) -> tracing_appender::non_blocking::WorkerGuard {
+    let with_opa_wasm_off = |f: &str| {
+        if f.contains("opa_wasm") {
+            f.to_string()
+        } else {
+            format!("{f},opa_wasm=off")
+        }
+    };
     let filter = level
-        .map(tracing_subscriber::EnvFilter::new)
-        .or_else(|| tracing_subscriber::EnvFilter::try_from_env("DOCKGATE_LOG").ok())
+        .map(|l| tracing_subscriber::EnvFilter::new(with_opa_wasm_off(l)))
+        .or_else(|| {
+            std::env::var("DOCKGATE_LOG")
+                .ok()
+                .map(|l| tracing_subscriber::EnvFilter::new(with_opa_wasm_off(&l)))
+        })
         .unwrap_or_else(|| tracing_subscriber::EnvFilter::new("info,opa_wasm=off"));
+    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("dockgate-log")
+        .finish(std::io::stdout());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stdout);
+        .with_writer(writer);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),
         LogFormat::Text => builder.try_init(),
     };
+    guard
 }
 
 fn resolve(args: Args) -> anyhow::Result<(ServerConfig, LogFormat, Option<String>)> {
@@ -231,7 +255,7 @@ fn resolve(args: Args) -> anyhow::Result<(ServerConfig, LogFormat, Option<String
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let (config, format, level) = resolve(args)?;
-    init_logging(format, level.as_deref());
+    let _log = init_logging(format, level.as_deref());
     let shutdown = async {
         let mut term =
             match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

@@ -37,6 +37,11 @@ fn build_engine(use_cache: bool) -> Result<Engine, String> {
     config.epoch_interruption(true);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
     config.max_wasm_stack(2 * 1024 * 1024);
+    // For profiling policies: `DOCKGATE_WASM_PROFILER=perfmap` writes /tmp/perf-PID.map, so
+    // `perf report` names the wasm functions (see BENCHMARKS.md, "Profiling").
+    if std::env::var_os("DOCKGATE_WASM_PROFILER").is_some_and(|v| v == "perfmap") {
+        config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+    }
     if let Some(dir) = cache_dir().filter(|_| use_cache) {
         let mut cc = CacheConfig::new();
         cc.with_directory(dir.join("modules"));

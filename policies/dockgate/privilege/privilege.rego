@@ -40,11 +40,27 @@ findings contains lib.finding("DG-107", lib.index("container.cap_add", i),
 	container_request
 	some i, raw in c.cap_add
 	added := lib.cap(raw)
-	not added in default_caps
+	not default_cap(added)
 }
 
-# The capability sets of policy data, normalised (once per evaluation, when a capability is
-# added).
+# default_cap(cap), allowed_cap(cap): capability `cap` (in lib.cap() form) is in the policy
+# data's list. The list as written is tried first: data is usually written in cap() form,
+# and then the normalised set (a cap() call per entry, on every evaluation) is never built.
+default_cap(cap) if cap in lib.setting("default_capabilities", [])
+
+default_cap(cap) if {
+	not cap in lib.setting("default_capabilities", [])
+	cap in default_caps
+}
+
+allowed_cap(cap) if cap in lib.setting("allowed_capabilities", [])
+
+allowed_cap(cap) if {
+	not cap in lib.setting("allowed_capabilities", [])
+	cap in allowed_caps
+}
+
+# The capability sets of policy data, normalised.
 default_caps := {lib.cap(x) | some x in lib.setting("default_capabilities", [])}
 
 allowed_caps := {lib.cap(x) | some x in lib.setting("allowed_capabilities", [])}
@@ -62,7 +78,7 @@ findings contains lib.finding("DG-108", lib.index("container.cap_add", i),
 	container_request
 	some i, raw in c.cap_add
 	added := lib.cap(raw)
-	not added in allowed_caps
+	not allowed_cap(added)
 }
 
 # DG-109..DG-111 a Linux security module disabled

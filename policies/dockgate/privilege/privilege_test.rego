@@ -78,6 +78,15 @@ test_dg107_table_from_data if {
 	not t.fired(fs, "DG-107")
 }
 
+# data written in any capability form (not only lib.cap()'s): the normalised set decides
+test_dg107_table_from_data_any_form if {
+	data_caps := [" cap_sys_admin", "Net_Admin"]
+	fs := findings(t.container({"cap_add": ["SYS_ADMIN", "cap_net_admin"]})) with data.dockgate.config.default_capabilities as data_caps
+	not t.fired(fs, "DG-107")
+	fs2 := findings(t.container({"cap_add": ["SYS_PTRACE"]})) with data.dockgate.config.default_capabilities as data_caps
+	t.fired(fs2, "DG-107")
+}
+
 # DG-108
 test_dg108_no_drop_all if {
 	some f in findings(t.container({"cap_drop": ["NET_RAW"]}))
@@ -93,6 +102,13 @@ test_dg108_add_back_not_allowed if {
 
 test_dg108_drop_all_add_allowed if {
 	not t.fired(findings(t.container({"cap_drop": ["all"], "cap_add": ["NET_BIND_SERVICE"]})), "DG-108")
+}
+
+test_dg108_allowed_from_data_any_form if {
+	fs := findings(t.container({"cap_add": ["CHOWN"]})) with data.dockgate.config.allowed_capabilities as ["cap_chown "]
+	not t.fired(fs, "DG-108")
+	fs2 := findings(t.container({"cap_add": ["KILL"]})) with data.dockgate.config.allowed_capabilities as ["cap_chown "]
+	t.fired(fs2, "DG-108")
 }
 
 test_dg108_allowed_from_data if {

@@ -33,7 +33,8 @@ secret_like_names := {name |
 
 ignore_patterns := lib.setting("secret_name_ignore_patterns", [])
 
-alternation := concat("|", [sprintf("(?:%s)", [p]) | some p in patterns]) if {
+# `(?:p1)|(?:p2)|...`, in one concat (a sprintf per pattern cost more than the search).
+alternation := concat("", ["(?:", concat(")|(?:", patterns), ")"]) if {
 	patterns := lib.setting("secret_name_patterns", [])
 	count(patterns) > 0
 }
@@ -70,31 +71,40 @@ file_var(name) := concat("", [name, "_FILE"]) if not endswith(upper(name), "_FIL
 # DG-402 a known credential format in an env value, label, command, entrypoint or build arg
 # (messages never repeat the value).
 #
-# Every scanned string: [field, value, source, key]. What it is and how to fix it are
-# worded for a finding only (scanned(...) below); the field comes first, so the strings
-# keep the order of their fields.
-scanned contains [lib.path("container.env", name), value, "env", name] if {
+# Every scanned string: [source, key, value]. Its field, what it is and how to fix it are
+# worded for a finding only (scanned_field, what, scan_fix below).
+scanned contains ["env", name, value] if {
 	some name, value in c.env
 	is_string(value)
 }
 
-scanned contains [lib.path("container.labels", name), value, "label", name] if {
+scanned contains ["label", name, value] if {
 	some name, value in c.labels
 	is_string(value)
 }
 
-scanned contains [lib.index(sprintf("container.%s", [key]), i), arg, key, i] if {
+scanned contains [key, i, arg] if {
 	some key in ["command", "entrypoint"]
 	is_array(c[key])
 	some i, arg in c[key]
 	is_string(arg)
 }
 
-scanned contains [lib.path("container.build.args", name), value, "build arg", name] if {
+scanned contains ["build arg", name, value] if {
 	is_object(c.build)
 	some name, value in c.build.args
 	is_string(value)
 }
+
+scanned_field("env", name) := lib.path("container.env", name)
+
+scanned_field("label", name) := lib.path("container.labels", name)
+
+scanned_field("command", i) := lib.index("container.command", i)
+
+scanned_field("entrypoint", i) := lib.index("container.entrypoint", i)
+
+scanned_field("build arg", name) := lib.path("container.build.args", name)
 
 # what(source, key): what a scanned string is, in messages; scan_fix[source]: how to fix it.
 what("env", name) := sprintf("environment variable %s", [name])
@@ -121,12 +131,20 @@ patterns := lib.setting("credential_patterns", {})
 # every match contains; no hints: always tried). Cost, as for secret_name: each pattern is
 # first run once over all scanned strings joined one per line (with multi-line anchors,
 # which can only add matches), and only a pattern that matches there is run string by string.
+# Most requests hold no credential at all: one search of every pattern at once over all the
+# text (an alternation matches where one of its branches does) settles that, and only then
+# are the kinds tried one by one.
 possible_kinds := {kind |
+	any_credential
 	some kind in hinted_kinds
 	regex.match(sprintf("(?m:%s)", [patterns[kind].regex]), all_text)
 }
 
-all_text := concat("\n", [value | some [_, value, _, _] in scanned])
+any_credential if regex.match(credential_alternation, all_text)
+
+credential_alternation := concat("", ["(?m:(?:", concat(")|(?:", [p.regex | some p in patterns]), "))"])
+
+all_text := concat("\n", [value | some [_, _, value] in scanned])
 
 # The kinds hinted in all the text (hinted(pattern, all_text), without a call per kind).
 hinted_kinds := {kind |
@@ -145,10 +163,10 @@ hinted(pattern, s) if {
 
 hinted(pattern, _) if count(object.get(pattern, "hints", [])) == 0
 
-findings contains lib.finding("DG-402", field,
+findings contains lib.finding("DG-402", scanned_field(source, key),
 	sprintf("%s contains a %s: revoke it, and %s", [what(source, key), kind, scan_fix[source]])) if {
 	container_request
-	some [field, value, source, key] in scanned
+	some [source, key, value] in scanned
 	some kind in possible_kinds
 	hinted(patterns[kind], value)
 	regex.match(patterns[kind].regex, value)

@@ -145,7 +145,7 @@ fn base_inputs() -> BTreeMap<String, Value> {
         }
     }
     let bench: Value =
-        serde_json::from_str(include_str!("../src/cli/bench_input.json")).expect("bench input");
+        serde_json::from_str(dockgate::model::SAMPLE_REQUEST_JSON).expect("bench input");
     out.insert("bench/nginx".into(), bench);
     out
 }

@@ -55,6 +55,16 @@ const BROKEN: &str = "package dockgate.main\n\ndeny contains msg if {\n\tmsg := 
 const NO_ENTRYPOINT: &str =
     "package org.docker\n\ndeny contains \"no\" if input.container.privileged\n";
 
+/// Compiles and has the entrypoint, but errs on every container (`to_number` of an image name).
+const ERRS_ON_EVERY_CONTAINER: &str = r#"package dockgate.main
+
+deny contains {"id": "ORG-3", "msg": "never"} if {
+	to_number(input.container.image) > 0
+}
+
+decision := {"deny": deny, "warn": [], "audit": []}
+"#;
+
 /// The probe request: not privileged, from docker.io. v1 allows it, v2 denies it (ORG-2).
 fn probe() -> pb::EvaluateRequest {
     evaluate(&container("probe", "nginx:1.27-alpine", false, &[]))
@@ -398,6 +408,24 @@ async fn a_broken_bundle_never_replaces_a_working_one() {
     assert_eq!(i.reload_failures, 2, "{i:?}");
     assert_eq!(i.revision, rev1);
 
+    // Loads, but every decision would be an error (so a denial): refused, with the cause.
+    std::fs::write(pol.join("main.rego"), ERRS_ON_EVERY_CONTAINER).unwrap();
+    let e = c
+        .reload(pb::ReloadRequest {})
+        .await
+        .expect_err("policies that err on every container must not load");
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(
+        e.message().contains("fail on a plain, hardened container")
+            && e.message().contains("to_number"),
+        "{e:?}"
+    );
+    let i = info(&mut c).await;
+    assert_eq!(i.reload_failures, 3, "{i:?}");
+    assert_eq!(i.revision, rev1);
+    let d = eval(&server, &mut c, probe()).await;
+    assert!(d.allowed, "the old policies must still decide: {d:?}");
+
     // The policy directory removed altogether.
     std::fs::remove_file(pol.join("main.rego")).unwrap();
     let e = c
@@ -405,13 +433,13 @@ async fn a_broken_bundle_never_replaces_a_working_one() {
         .await
         .expect_err("no sources");
     assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
-    assert_eq!(info(&mut c).await.reload_failures, 3);
+    assert_eq!(info(&mut c).await.reload_failures, 4);
 
     let (code, body) = http_get(metrics_addr, "/metrics").unwrap();
     assert_eq!(code, 200);
     assert_eq!(
         metric(&body, "dockgate_reload_failures_total", &[]),
-        Some(3.0),
+        Some(4.0),
         "{body}"
     );
     assert_eq!(
@@ -425,7 +453,7 @@ async fn a_broken_bundle_never_replaces_a_working_one() {
     let i = c.reload(pb::ReloadRequest {}).await.unwrap().into_inner();
     assert_ne!(i.revision, rev1);
     assert_eq!(i.last_reload_error, "", "{i:?}");
-    assert_eq!(i.reload_failures, 3, "{i:?}");
+    assert_eq!(i.reload_failures, 4, "{i:?}");
     let d = eval(&server, &mut c, probe()).await;
     assert!(!d.allowed);
     let (_, body) = http_get(metrics_addr, "/metrics").unwrap();

@@ -40,7 +40,7 @@ pub struct Args {
     connections: usize,
 }
 
-const SAMPLE: &str = include_str!("bench_input.json");
+const SAMPLE: &str = dockgate::model::SAMPLE_REQUEST_JSON;
 
 #[derive(Clone, Copy)]
 enum Rpc {

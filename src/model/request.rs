@@ -11,6 +11,16 @@ pub const API_VERSION: &str = "dockgate.dev/v1";
 /// `kind` of the input document.
 pub const KIND: &str = "AdmissionRequest";
 
+/// A plain, hardened container create (nginx, non-root, read-only root filesystem, every
+/// capability dropped but one, limits set) as the input document: the server decides it after
+/// every load and refuses policies that fail on it; `dockgate bench` sends it.
+pub const SAMPLE_REQUEST_JSON: &str = include_str!("sample_request.json");
+
+/// [`SAMPLE_REQUEST_JSON`], parsed.
+pub fn sample_request() -> Result<AdmissionRequest, serde_json::Error> {
+    serde_json::from_str(SAMPLE_REQUEST_JSON)
+}
+
 /// The input document of every policy evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -1,8 +1,13 @@
 //! The policies being served, swapped atomically on reload.
 //!
 //! A reload builds and loads the new bundle completely (compile, instances, entrypoint check)
-//! before it swaps; evaluations in flight finish on the engine they started with. A broken
-//! bundle never replaces a working one: the error is kept for `GetPolicyInfo` and metrics.
+//! and decides a sample request with it before it swaps; evaluations in flight finish on the
+//! engine they started with. A broken bundle never replaces a working one: the error is kept
+//! for `GetPolicyInfo` and metrics. Broken includes policies that load but fail when they
+//! decide a plain, hardened container ([`crate::model::SAMPLE_REQUEST_JSON`]): a builtin error,
+//! a conflict, a result that is not findings, the time or memory limit. Served, they would deny
+//! every request with an error. (An undefined decision is not refused: it denies as well, but a
+//! policy may mean it.)
 
 use std::sync::Arc;
 use std::sync::Mutex as StdMutex;
@@ -15,7 +20,7 @@ use super::decision_cache::{DecisionCache, DecisionCacheConfig};
 use super::metrics::Metrics;
 use super::source::{PolicySource, bundle_profile};
 use crate::library::Profile;
-use crate::policy::{EngineOptions, PolicyEngine};
+use crate::policy::{EngineError, EngineOptions, PolicyEngine};
 
 /// One loaded generation of policies.
 pub struct Loaded {
@@ -25,6 +30,20 @@ pub struct Loaded {
     pub profile: String,
     /// Decisions of this generation by input (off unless configured).
     pub cache: DecisionCache,
+}
+
+/// Decides the sample request with `engine`; an error (other than an undefined decision)
+/// refuses the policies.
+async fn smoke_test(engine: &PolicyEngine) -> Result<(), String> {
+    let sample = crate::model::sample_request()
+        .map_err(|e| format!("internal error: the sample request does not parse: {e}"))?;
+    match engine.decide(&sample).await {
+        Ok(_) | Err(EngineError::Undefined { .. }) => Ok(()),
+        Err(e) => Err(format!(
+            "the policies load but fail on a plain, hardened container (nginx, non-root, \
+             read-only; every request would be denied with an error): {e}"
+        )),
+    }
 }
 
 /// The server's policies.
@@ -80,6 +99,7 @@ impl PolicyState {
             let engine = PolicyEngine::load(bundle, &self.options)
                 .await
                 .map_err(|e| e.to_string())?;
+            smoke_test(&engine).await?;
             let cache = DecisionCache::new(self.cache);
             Ok::<_, String>(Arc::new(Loaded {
                 engine,

@@ -5,8 +5,7 @@
 //! the peak; time is capped by an epoch deadline callback that interrupts once the deadline
 //! passes. An evaluation that runs longer than [`YIELD_AFTER`] yields to the async executor at
 //! every tick, so it cannot hold a worker thread; a short one (the normal case, well under a
-//! millisecond) is never suspended: a yield puts it behind every other ready task, which showed
-//! in the server's tail latency.
+//! millisecond) is never suspended: a yield would put it behind every other ready task.
 
 use std::time::{Duration, Instant};
 

@@ -102,6 +102,13 @@ async fn info(c: &mut PolicyServiceClient<Channel>) -> pb::PolicyInfo {
         .into_inner()
 }
 
+/// Calls Reload, which must be refused with FAILED_PRECONDITION (`why` names the case).
+async fn refused_reload(c: &mut PolicyServiceClient<Channel>, why: &str) -> tonic::Status {
+    let e = c.reload(pb::ReloadRequest {}).await.expect_err(why);
+    assert_eq!(e.code(), Code::FailedPrecondition, "{why}: {e:?}");
+    e
+}
+
 /// Evaluates `req`; a failure panics with the server's output.
 async fn eval(
     server: &Server,
@@ -379,11 +386,7 @@ async fn a_broken_bundle_never_replaces_a_working_one() {
 
     // A syntax error: FAILED_PRECONDITION naming the file and line.
     std::fs::write(pol.join("main.rego"), BROKEN).unwrap();
-    let e = c
-        .reload(pb::ReloadRequest {})
-        .await
-        .expect_err("a broken bundle must not load");
-    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    let e = refused_reload(&mut c, "a broken bundle must not load").await;
     assert!(e.message().contains("main.rego:6"), "{e:?}");
     let i = info(&mut c).await;
     assert!(i.last_reload_error.contains("main.rego:6"), "{i:?}");
@@ -398,11 +401,7 @@ async fn a_broken_bundle_never_replaces_a_working_one() {
 
     // Valid Rego without the decision entrypoint: refused as well.
     std::fs::write(pol.join("main.rego"), NO_ENTRYPOINT).unwrap();
-    let e = c
-        .reload(pb::ReloadRequest {})
-        .await
-        .expect_err("a bundle without the entrypoint must not load");
-    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    let e = refused_reload(&mut c, "a bundle without the entrypoint must not load").await;
     assert!(e.message().contains("dockgate/main/decision"), "{e:?}");
     let i = info(&mut c).await;
     assert_eq!(i.reload_failures, 2, "{i:?}");
@@ -410,11 +409,7 @@ async fn a_broken_bundle_never_replaces_a_working_one() {
 
     // Loads, but every decision would be an error (so a denial): refused, with the cause.
     std::fs::write(pol.join("main.rego"), ERRS_ON_EVERY_CONTAINER).unwrap();
-    let e = c
-        .reload(pb::ReloadRequest {})
-        .await
-        .expect_err("policies that err on every container must not load");
-    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    let e = refused_reload(&mut c, "policies that err on every container must not load").await;
     assert!(
         e.message().contains("fail on a plain, hardened container")
             && e.message().contains("to_number"),
@@ -428,11 +423,7 @@ async fn a_broken_bundle_never_replaces_a_working_one() {
 
     // The policy directory removed altogether.
     std::fs::remove_file(pol.join("main.rego")).unwrap();
-    let e = c
-        .reload(pb::ReloadRequest {})
-        .await
-        .expect_err("no sources");
-    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    refused_reload(&mut c, "no sources").await;
     assert_eq!(info(&mut c).await.reload_failures, 4);
 
     let (code, body) = http_get(metrics_addr, "/metrics").unwrap();

@@ -41,7 +41,9 @@ async fn smoke_test(engine: &PolicyEngine) -> Result<(), String> {
         Ok(_) | Err(EngineError::Undefined { .. }) => Ok(()),
         Err(e) => Err(format!(
             "the policies load but fail on a plain, hardened container (nginx, non-root, \
-             read-only; every request would be denied with an error): {e}"
+             read-only; every request would be denied with an error): {e}. Fix the policy; \
+             reproduce with `dockgate eval --policies DIR|--bundle B --input FILE` on a \
+             container's input (`dockgate normalize` prints one for a compose file)"
         )),
     }
 }

@@ -3,7 +3,8 @@
 //! Always: the hashes in `runtime/dist/SOURCES.sha256` match the runtime's sources, and every
 //! source file is listed (so an edit without `runtime/build.sh` fails here, also in CI where
 //! the wasm target is absent). When the `wasm32-unknown-unknown` target is installed: the
-//! runtime is rebuilt from source and must equal the committed module byte for byte.
+//! runtime is rebuilt from source (regorus patched by `runtime/patch-regorus.sh`) and must
+//! equal the committed module byte for byte.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -31,12 +32,14 @@ fn committed_runtime_hashes_match_its_sources() {
         );
         listed.push(file.to_string());
     }
-    for entry in std::fs::read_dir(dir.join("src")).unwrap() {
-        let name = format!("src/{}", entry.unwrap().file_name().to_string_lossy());
-        assert!(
-            listed.contains(&name),
-            "runtime/{name} is not in runtime/dist/SOURCES.sha256: run runtime/build.sh"
-        );
+    for folder in ["src", "patches"] {
+        for entry in std::fs::read_dir(dir.join(folder)).unwrap() {
+            let name = format!("{folder}/{}", entry.unwrap().file_name().to_string_lossy());
+            assert!(
+                listed.contains(&name),
+                "runtime/{name} is not in runtime/dist/SOURCES.sha256: run runtime/build.sh"
+            );
+        }
     }
 }
 
@@ -61,6 +64,12 @@ fn rebuilding_the_runtime_reproduces_the_committed_module() {
         return;
     }
     let dir = runtime_dir();
+    // The runtime builds against a patched regorus made from the published crate.
+    let status = Command::new("bash")
+        .arg(dir.join("patch-regorus.sh"))
+        .status()
+        .unwrap();
+    assert!(status.success(), "runtime/patch-regorus.sh failed");
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/runtime-check");
     let status = Command::new(env!("CARGO"))
         .args(["build", "--release", "--locked"])

@@ -52,6 +52,10 @@ if ! echo "$CRATE_SHA256  $crate" | sha256sum --check --quiet; then
     exit 1
 fi
 
+if ! command -v patch >/dev/null; then
+    echo "patch-regorus.sh: needs the patch command (Debian: apt-get install patch)" >&2
+    exit 1
+fi
 rm -rf "$OUT"
 mkdir -p "$OUT"
 tar -xzf "$crate" -C "$OUT" --strip-components=1

@@ -412,7 +412,9 @@ async fn a_broken_bundle_never_replaces_a_working_one() {
     let e = refused_reload(&mut c, "policies that err on every container must not load").await;
     assert!(
         e.message().contains("fail on a plain, hardened container")
-            && e.message().contains("to_number"),
+            && e.message().contains("to_number")
+            && e.message()
+                .contains(&format!("dockgate eval --policies {}", pol.display())),
         "{e:?}"
     );
     let i = info(&mut c).await;

@@ -32,19 +32,26 @@ pub struct Loaded {
     pub cache: DecisionCache,
 }
 
-/// Decides the sample request with `engine`; an error (other than an undefined decision)
-/// refuses the policies.
-async fn smoke_test(engine: &PolicyEngine) -> Result<(), String> {
+/// Decides the sample request with `engine` (loaded from `source`); an error (other than an
+/// undefined decision) refuses the policies.
+async fn smoke_test(engine: &PolicyEngine, source: &PolicySource) -> Result<(), String> {
     let sample = crate::model::sample_request()
         .map_err(|e| format!("internal error: the sample request does not parse: {e}"))?;
     match engine.decide(&sample).await {
         Ok(_) | Err(EngineError::Undefined { .. }) => Ok(()),
-        Err(e) => Err(format!(
-            "the policies load but fail on a plain, hardened container (nginx, non-root, \
-             read-only; every request would be denied with an error): {e}. Fix the policy; \
-             reproduce with `dockgate eval --policies DIR|--bundle B --input FILE` on a \
-             container's input (`dockgate normalize` prints one for a compose file)"
-        )),
+        Err(e) => {
+            let policies = match source {
+                PolicySource::Library => String::new(),
+                PolicySource::Bundle(p) => format!(" --bundle {}", p.display()),
+                PolicySource::Policies(p) => format!(" --policies {}", p.display()),
+            };
+            Err(format!(
+                "the policies load but fail on a plain, hardened container (nginx, non-root, \
+                 read-only; every request would be denied with an error): {e}. Fix the policy; \
+                 reproduce with `dockgate eval{policies} --input FILE` on a container's input \
+                 (`dockgate normalize` prints one for a compose file)"
+            ))
+        }
     }
 }
 
@@ -101,7 +108,7 @@ impl PolicyState {
             let engine = PolicyEngine::load(bundle, &self.options)
                 .await
                 .map_err(|e| e.to_string())?;
-            smoke_test(&engine).await?;
+            smoke_test(&engine, &self.source).await?;
             let cache = DecisionCache::new(self.cache);
             Ok::<_, String>(Arc::new(Loaded {
                 engine,

@@ -772,6 +772,89 @@ fine := count([1, 2])
     assert_eq!(got[4].0, json!(2));
 }
 
+/// On the VM the runtime keeps the values of rules that depend only on the policy and its
+/// data across evaluations (runtime/src/memo.rs). Only those: a rule that reads the input —
+/// directly, through another rule (also one already evaluated in the same evaluation), or
+/// through a function — or calls the clock is evaluated every time; an evaluation that fails
+/// keeps nothing. Evaluation after evaluation on one instance, every outcome equals native
+/// regorus's.
+#[tokio::test]
+async fn rules_of_data_alone_are_kept_across_evaluations_and_nothing_else() {
+    let policy = r#"package m
+
+caps := {upper(c) | some c in data.cfg.caps}
+alternation := concat("|", data.cfg.patterns)
+from_input := input.v
+via_rule := from_input
+get(k) := input[k]
+via_function := get("v")
+after_hit := from_input
+mixed := count(caps) + from_input
+result := {
+	"caps": caps,
+	"alternation": alternation,
+	"order": [from_input, after_hit, via_rule],
+	"via_function": via_function,
+	"mixed": mixed,
+	"matches": regex.match(alternation, sprintf("x%dy", [input.v])),
+}
+clock := time.now_ns()
+clock_and_input := [clock, input.v]
+fails_on_odd := [caps, to_number(input.word)] if input.v % 2 == 1
+fails_on_odd := [caps, input.v] if input.v % 2 == 0
+"#;
+    let data = json!({"cfg": {"caps": ["net_admin", "sys_time"], "patterns": ["x1y", "x3y"]}});
+    let src = PolicySources::from_memory(vec![("m.rego".into(), policy.into())], data.clone());
+    let mut native = regorus::Engine::new();
+    native.add_policy("m.rego".into(), policy.into()).unwrap();
+    native
+        .add_data(regorus::Value::from_json_str(&data.to_string()).unwrap())
+        .unwrap();
+    let engine = built_engine(
+        &src,
+        &["m/result", "m/clock_and_input", "m/fails_on_odd"],
+        Evaluator::Vm,
+        &one_slow_instance(),
+    )
+    .await;
+    let mut last_clock = 0;
+    for v in 1..=6 {
+        let input = json!({"v": v, "word": "not a number"});
+        let mut e = native.clone();
+        e.set_input(regorus::Value::from_json_str(&input.to_string()).unwrap());
+        let want: Value = serde_json::from_str(
+            &e.eval_rule("data.m.result".into())
+                .unwrap()
+                .to_json_str()
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(want["order"], json!([v, v, v]), "native, v={v}");
+        let got = engine.evaluate("m/result", &input).await.unwrap();
+        assert_eq!(got, want, "v={v}");
+
+        let clock = engine.evaluate("m/clock_and_input", &input).await.unwrap();
+        assert_eq!(clock[1], json!(v));
+        let now = clock[0].as_u64().unwrap();
+        assert!(
+            now > last_clock,
+            "the clock rule was evaluated again: {now} after {last_clock}"
+        );
+        last_clock = now;
+
+        // An evaluation that fails after computing `caps` keeps nothing, and breaks nothing.
+        let odd = engine.evaluate("m/fails_on_odd", &input).await;
+        if v % 2 == 1 {
+            assert!(
+                matches!(odd, Err(EngineError::Evaluation { .. })),
+                "v={v}: {odd:?}"
+            );
+        } else {
+            assert_eq!(odd.unwrap(), json!([["NET_ADMIN", "SYS_TIME"], v]), "v={v}");
+        }
+    }
+}
+
 /// With the VM asked for, what its compiler does not support (`with`, `walk` loops, a
 /// package entrypoint) is evaluated by the interpreter, and everything decides as natively.
 #[tokio::test]

@@ -27,8 +27,15 @@
 //! compile to host-await instructions, which are rewritten into calls of a builtin that
 //! forwards them (so the VM runs to completion, its fast mode, and never suspends).
 //!
+//! Pure rules. Rules that depend only on the policy and its data (see `memo`) are evaluated
+//! once per instance and data document, not once per evaluation: the VM reports the pure rules
+//! an evaluation computed, `memo` keeps their values, and later evaluations with the same data
+//! take them instead of evaluating the rules. Impure builtins — those forwarded to the host
+//! (the clock, randomness) and regorus's nondeterministic ones — make a rule impure, as does
+//! reading `input`. An evaluation that fails (a builtin error included) keeps nothing.
+//!
 //! Memory: the program is built during preparation (permanent memory); each evaluation makes
-//! its own VM, allocated and freed within the evaluation.
+//! its own VM, allocated and freed within the evaluation; kept rule values live in the arena.
 
 use core::cell::UnsafeCell;
 use std::sync::Arc;
@@ -41,7 +48,32 @@ use regorus::rvm::vm::RegoVM;
 use regorus::unstable::{Expr, Ref, Span};
 use regorus::{Engine, Rc, Value};
 
+use crate::memo::Memo;
 use crate::{host, regex_cache};
+
+/// An entrypoint compiled for the VM, and the values of its pure rules kept so far.
+pub struct Compiled {
+    program: Arc<Program>,
+    /// By builtin index: the builtin's result is not a function of its arguments alone.
+    impure_builtins: Arc<Vec<bool>>,
+    memo: Memo,
+}
+
+/// Where an evaluation may keep pure rule values: the data handle (data parsed before the
+/// host's heap snapshot, so permanent and never changed) and the snapshot's address (nodes
+/// below it are permanent).
+#[derive(Clone, Copy)]
+pub struct Keep {
+    pub data: u32,
+    pub permanent_below: usize,
+}
+
+impl Compiled {
+    /// Forgets the kept values without running destructors (the arena is being handed back).
+    pub fn forget_memo(&mut self) {
+        self.memo.forget();
+    }
+}
 
 /// A builtin as regorus's VM calls it: span, argument expressions, argument values, strict.
 pub type Builtin = fn(&Span, &[Ref<Expr>], &[Value], bool) -> anyhow::Result<Value>;
@@ -52,7 +84,7 @@ const HOST_CALL: &str = "dockgate.host_call";
 
 /// Compiles entrypoint `path` (`data.pkg.rule`) of `engine`; `None` when the VM cannot run it
 /// (the interpreter then evaluates it).
-pub fn compile(engine: &mut Engine, path: &str) -> Option<Arc<Program>> {
+pub fn compile(engine: &mut Engine, path: &str) -> Option<Compiled> {
     let rule: Rc<str> = Rc::from(path);
     let policy = engine.compile_with_entrypoint(&rule).ok()?;
     let awaited: Vec<(&str, usize)> = host::FORWARDED
@@ -85,7 +117,37 @@ pub fn compile(engine: &mut Engine, path: &str) -> Option<Arc<Program>> {
         };
         resolved.0 = strict::wrap(&info.name, original)?;
     }
-    Some(program)
+    let impure_builtins = p
+        .builtin_info_table
+        .iter()
+        .map(|b| impure_builtin(&b.name))
+        .collect();
+    Some(Compiled {
+        program,
+        impure_builtins: Arc::new(impure_builtins),
+        memo: Memo::default(),
+    })
+}
+
+/// Builtins whose result is not a function of their arguments: everything forwarded to the
+/// host (the clock and randomness among them), and regorus's own that read the clock, random
+/// numbers, the network or the environment, or print.
+fn impure_builtin(name: &str) -> bool {
+    name == HOST_CALL
+        || host::FORWARDED.iter().any(|(n, _)| *n == name)
+        || [
+            "time.",
+            "rand.",
+            "uuid.",
+            "http.",
+            "net.lookup",
+            "opa.runtime",
+            "trace",
+            "print",
+        ]
+        .iter()
+        .any(|prefix| name.starts_with(prefix))
+        || name == "io.jwt.decode_verify"
 }
 
 /// Rewrites every `HostAwait { dest, arg, id }` into a call of [`HOST_CALL`] with `arg` (the
@@ -141,29 +203,44 @@ fn host_call(_: &Span, _: &[Ref<Expr>], args: &[Value], _: bool) -> anyhow::Resu
         .unwrap_or_else(|| Err(anyhow::anyhow!("unknown builtin {name}")))
 }
 
-/// Evaluates `program` (one entrypoint, index 0) with `data` and `input`.
+/// Evaluates `compiled` (one entrypoint, index 0) with `data` and `input`; with `keep`, takes
+/// and keeps the values of pure rules (see the module docs).
 pub fn evaluate(
-    program: &Arc<Program>,
+    compiled: &mut Compiled,
     data: Option<&Value>,
+    keep: Option<Keep>,
     input: Value,
 ) -> Result<Value, String> {
     strict::reset();
     let mut vm = RegoVM::new();
-    vm.load_program(program.clone());
+    vm.load_program(compiled.program.clone());
     // The host bounds evaluation time (its deadline interrupts the module); the VM's own
     // default budget (25,000 instructions) is too small for large inputs.
     vm.set_max_instructions(usize::MAX);
     if let Some(data) = data {
         vm.set_data(data.clone()).map_err(|e| e.to_string())?;
     }
+    let keep = keep.filter(|_| data.is_some());
+    if let Some(k) = keep
+        && let Some(known) = compiled
+            .memo
+            .for_data(k.data, compiled.program.rule_infos.len())
+    {
+        vm.set_pure_rules(known, compiled.impure_builtins.clone());
+    }
     vm.set_input(input);
     let outcome = vm
         .execute_entry_point_by_index(0)
         .map_err(|e| e.to_string());
-    match strict::take() {
-        Some(error) => Err(error),
-        None => outcome,
+    if let Some(error) = strict::take() {
+        return Err(error);
     }
+    if let (Some(k), Ok(_)) = (keep, &outcome) {
+        let fresh = vm.take_new_pure_rules();
+        drop(vm);
+        compiled.memo.keep(k.data, fresh, k.permanent_below);
+    }
+    outcome
 }
 
 /// Builtin errors fail the evaluation: each builtin of a compiled program is called through a

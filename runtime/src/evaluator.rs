@@ -11,9 +11,6 @@
 //! merged in. A compiled entrypoint takes whatever data the host passes, as it is.
 
 use core::cell::UnsafeCell;
-use std::sync::Arc;
-
-use regorus::rvm::program::Program;
 use regorus::{Engine, Value};
 
 use crate::{compiled, heap, host, payload, regex_cache};
@@ -28,7 +25,7 @@ struct Entrypoint {
     path: String,
     kind: Kind,
     /// The entrypoint compiled for the VM; `None`: the interpreter evaluates it.
-    program: Option<Arc<Program>>,
+    program: Option<compiled::Compiled>,
 }
 
 struct Prepared {
@@ -137,7 +134,7 @@ fn prepare() -> Result<Prepared, String> {
         last_parsed: 0,
         evaluating: false,
     };
-    warm_up(&mut p.engine, &p.entrypoints);
+    warm_up(&mut p.engine, &mut p.entrypoints);
     Ok(p)
 }
 
@@ -152,12 +149,12 @@ fn touch_lazy_globals() {
 /// permanent, so clones start prepared. A trivial query is enough: analysis covers every
 /// module whatever the query, and this bump heap never frees, so evaluating real entrypoints
 /// here would cost memory for nothing.
-fn warm_up(engine: &mut Engine, entrypoints: &[(String, Entrypoint)]) {
+fn warm_up(engine: &mut Engine, entrypoints: &mut [(String, Entrypoint)]) {
     // The VM's lazily-initialised state, likewise (outcomes do not matter: host builtins are
     // refused now, and there is no data yet).
-    for (_, ep) in entrypoints {
-        if let Some(program) = &ep.program {
-            let _ = compiled::evaluate(program, None, Value::new_object());
+    for (_, ep) in entrypoints.iter_mut() {
+        if let Some(program) = &mut ep.program {
+            let _ = compiled::evaluate(program, None, None, Value::new_object());
         }
     }
     engine.set_input(Value::new_object());
@@ -231,7 +228,7 @@ fn bind(p: &mut Prepared) {
     if engine.add_data(data.clone()).is_err() {
         return;
     }
-    warm_up(&mut engine, &p.entrypoints);
+    warm_up(&mut engine, &mut p.entrypoints);
     p.bound = Some((handle, engine));
     p.bound_top = heap::top();
 }
@@ -242,6 +239,11 @@ pub fn heap_moved(addr: usize) {
     let p = prepared();
     if p.arena_end != 0 && addr < p.arena_end {
         regex_cache::forget();
+        for (_, ep) in p.entrypoints.iter_mut() {
+            if let Some(program) = &mut ep.program {
+                program.forget_memo();
+            }
+        }
         heap::drop_arena();
         p.arena_end = 0;
     }
@@ -255,12 +257,22 @@ pub fn heap_moved(addr: usize) {
     }
 }
 
-fn run(p: &Prepared, idx: usize, data: u32, input: Option<Value>) -> Result<Value, String> {
-    let ep = &p.entrypoints[idx].1;
-    if let Some(program) = &ep.program {
+fn run(p: &mut Prepared, idx: usize, data: u32, input: Option<Value>) -> Result<Value, String> {
+    // Pure rule values are kept only for the bound data (parsed before the host's snapshot,
+    // so permanent), and only in an arena.
+    let keep = match &p.bound {
+        Some((handle, _)) if *handle == data && p.arena_end != 0 => Some(compiled::Keep {
+            data,
+            permanent_below: p.arena_end,
+        }),
+        _ => None,
+    };
+    let ep = &mut p.entrypoints[idx].1;
+    if let Some(program) = &mut ep.program {
         let data = heap::borrow::<Value>(data).filter(|d| d.as_object().is_ok());
-        return compiled::evaluate(program, data, input.unwrap_or(Value::Undefined));
+        return compiled::evaluate(program, data, keep, input.unwrap_or(Value::Undefined));
     }
+    let ep = &p.entrypoints[idx].1;
     let mut engine = match &p.bound {
         Some((handle, engine)) if *handle == data => engine.clone(),
         _ => {

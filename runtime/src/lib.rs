@@ -14,6 +14,8 @@
 //! - [`evaluator`]: prepares one regorus engine and evaluates entrypoints on clones of it;
 //! - [`host`]: builtins regorus cannot provide inside wasm (clock, randomness...), forwarded
 //!   to the host through `opa_builtinN`;
+//! - [`memo`]: values of rules that depend only on the policy and its data, kept across
+//!   evaluations in the heap's arena;
 //! - [`regex_cache`]: the regex builtins policies call per evaluation, with patterns compiled
 //!   once into the heap's arena;
 //! - [`abi`]: the exported OPA ABI functions.
@@ -29,5 +31,6 @@ pub mod compiled;
 pub mod evaluator;
 pub mod heap;
 pub mod host;
+pub mod memo;
 pub mod payload;
 pub mod regex_cache;

@@ -235,6 +235,60 @@ fn compile_errors_name_file_line_and_column() {
     );
 }
 
+/// A rule (or function) at a path that the data also sets is refused at build, with the
+/// rule's file and line, as OPA refuses it (before this check, such a bundle failed at load
+/// with a wasm stack overflow). Rules beside the data, in the same package, are fine.
+#[test]
+fn a_rule_and_data_at_one_path_are_refused_at_build() {
+    let options = BuildOptions {
+        entrypoints: vec!["m/r".into()],
+        ..Default::default()
+    };
+    let policy = "package m\n\ncaps := {upper(c) | some c in data.m.caps}\n\nr := count(caps)\n";
+    let clash = PolicySources::from_memory(
+        vec![("m/m.rego".into(), policy.into())],
+        json!({"m": {"caps": ["net_admin"]}}),
+    );
+    let err = build(&clash, &options).unwrap_err().to_string();
+    assert!(err.contains("m/m.rego:3"), "{err}");
+    assert!(err.contains("data.m.caps"), "{err}");
+
+    let function = "package m\n\nf(x) := x\n\nr := f(1)\n";
+    let clash = PolicySources::from_memory(
+        vec![("m.rego".into(), function.into())],
+        json!({"m": {"f": 1}}),
+    );
+    let err = build(&clash, &options).unwrap_err().to_string();
+    assert!(
+        err.contains("m.rego:3") && err.contains("data.m.f"),
+        "{err}"
+    );
+
+    let under_scalar = PolicySources::from_memory(
+        vec![("m.rego".into(), "package m.sub\n\nr := 1\n".into())],
+        json!({"m": "a string"}),
+    );
+    let err = build(
+        &under_scalar,
+        &BuildOptions {
+            entrypoints: vec!["m/sub/r".into()],
+            ..Default::default()
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("m.rego:3") && err.contains("string"), "{err}");
+
+    let beside = PolicySources::from_memory(
+        vec![(
+            "m.rego".into(),
+            "package m\n\nr := count(data.m.caps)\n".into(),
+        )],
+        json!({"m": {"caps": ["net_admin"]}}),
+    );
+    build(&beside, &options).unwrap();
+}
+
 #[tokio::test]
 async fn runtime_errors_are_errors_and_the_engine_keeps_serving() {
     let src = PolicySources::from_memory(

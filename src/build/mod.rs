@@ -231,6 +231,7 @@ pub fn check(sources: &PolicySources, include_tests: bool) -> Result<regorus::En
             .add_policy(f.path.clone(), f.text.clone())
             .map_err(|e| BuildError::Compile(format!("{e}")))?;
     }
+    rule_data_conflict(&mut engine, &sources.data)?;
     let data = regorus::Value::from_json_str(&sources.data.to_string())
         .map_err(|e| BuildError::Compile(format!("data: {e}")))?;
     engine
@@ -246,6 +247,72 @@ pub fn check(sources: &PolicySources, include_tests: bool) -> Result<regorus::En
         }
     }
     Ok(engine)
+}
+
+/// Refuses a rule (or function) whose path the data document also sets — or passes through a
+/// value that is not an object — as OPA does: the two cannot both be `data.a.b`.
+fn rule_data_conflict(engine: &mut regorus::Engine, data: &Value) -> Result<(), BuildError> {
+    use regorus::unstable::{Rule, RuleHead};
+    for m in engine.get_modules().iter() {
+        let pkg = m.package.refr.span().text().to_string();
+        for r in &m.policy {
+            let refr = match r.as_ref() {
+                Rule::Spec { head, .. } => match head {
+                    RuleHead::Compr { refr, .. }
+                    | RuleHead::Set { refr, .. }
+                    | RuleHead::Func { refr, .. } => refr,
+                },
+                Rule::Default { refr, .. } => refr,
+            };
+            let span = refr.span();
+            let text = span.text();
+            let name = text.split('[').next().unwrap_or(text).trim();
+            let path = format!("{pkg}.{name}");
+            // Quoted segments (`a["b-c"]`) are not split here: no check for those.
+            if path.contains(['"', '[']) {
+                continue;
+            }
+            let mut at = data;
+            let mut walked = Vec::new();
+            for seg in path.split('.') {
+                let Value::Object(map) = at else {
+                    return Err(BuildError::Compile(format!(
+                        "{}:{}: rule data.{path} lies under data.{}, which the data files set to a {} (not an object): a rule and data cannot share a path — rename the package or the rule, or move that data",
+                        span.source.file(),
+                        span.line,
+                        walked.join("."),
+                        json_kind(at),
+                    )));
+                };
+                match map.get(seg) {
+                    Some(next) => {
+                        walked.push(seg);
+                        at = next;
+                    }
+                    None => break,
+                }
+            }
+            if walked.len() == path.split('.').count() {
+                return Err(BuildError::Compile(format!(
+                    "{}:{}: rule data.{path} is also set by the data files (data.{path}): a rule and data cannot share a path — rename the rule, or move that data under another key",
+                    span.source.file(),
+                    span.line,
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
 }
 
 /// Rule and package paths (`data.a.b`) defined by the engine's modules.

@@ -2,7 +2,7 @@
 //!
 //! regorus offers two evaluators of the same language: the tree-walking interpreter (every
 //! evaluation re-resolves rules, references and functions) and a compiler to register-machine
-//! bytecode run by `RegoVM`. On the built-in library the VM is three to four times faster.
+//! bytecode run by `RegoVM`. On the built-in library the VM is about five times faster.
 //!
 //! The VM is used only when the payload asks for it (`dockgate build --evaluator vm`; the
 //! built-in library does): regorus 0.14.1's VM departs from Rego's semantics in places that

@@ -415,7 +415,7 @@ pub enum Evaluator {
     /// regorus's interpreter: Rego's semantics as regorus implements them (the default).
     #[default]
     Interpreter,
-    /// regorus's bytecode VM: three to four times faster, but regorus 0.14.1's VM departs
+    /// regorus's bytecode VM: about five times faster, but regorus 0.14.1's VM departs
     /// from Rego in places (an assignment of an undefined value does not fail its body; a body
     /// that iterates and finds nothing does not fall through to `else`): only for policies
     /// whose decisions are proven equal on it, as the built-in library's are.

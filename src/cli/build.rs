@@ -21,7 +21,7 @@ pub struct Args {
     /// Revision written in the manifest (default: a hash of the inputs).
     #[arg(long)]
     revision: Option<String>,
-    /// The evaluator inside the module. `vm` is three to four times faster, but departs from
+    /// The evaluator inside the module. `vm` is about five times faster, but departs from
     /// Rego in places (docs/writing-policies.md): prove the policies first with `dockgate test
     /// --evaluator vm`.
     #[arg(long, value_enum, default_value_t)]

@@ -12,8 +12,8 @@
 //! rewind hands back, so they are copied into the arena (see `heap`) node by node — except
 //! nodes below the heap snapshot (the data document, the program's literals, values already
 //! kept), which are permanent and shared. What does not fit in the arena, or in
-//! [`MAX_BYTES`] of it, is not kept (the rule is then evaluated as before), and the memo stops
-//! growing. A rewind below the arena forgets it (without running destructors).
+//! [`MAX_BYTES`] of it, or is nested too deep, is not kept (the rule is then evaluated as
+//! before), and the memo stops growing. A rewind below the arena forgets it (without running destructors).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -74,14 +74,16 @@ impl Memo {
             return;
         };
         let unused_before = heap::arena_unused();
-        let (merged, fitted) = heap::in_arena(|| {
+        let ((merged, all_kept), fitted) = heap::in_arena(|| {
             let mut values: Vec<Option<Value>> = old.as_ref().clone();
+            let mut all_kept = true;
             for (index, value) in &fresh {
                 if let Some(slot @ None) = values.get_mut(*index) {
                     *slot = persist(value, permanent_below, 0);
+                    all_kept &= slot.is_some();
                 }
             }
-            Arc::new(values)
+            (Arc::new(values), all_kept)
         });
         let grown = unused_before.saturating_sub(heap::arena_unused());
         if !fitted || self.bytes + grown > MAX_BYTES {
@@ -92,6 +94,9 @@ impl Memo {
         }
         self.bytes += grown;
         self.values = Some(merged);
+        // A value too deep to keep would be offered again after every evaluation: stop
+        // growing instead of merging on every call.
+        self.closed = !all_kept;
     }
 
     /// Forgets every kept value without running destructors: the host rewound below the arena,

@@ -69,9 +69,9 @@ pub struct Keep {
 }
 
 impl Compiled {
-    /// Forgets the kept values without running destructors (the arena is being handed back).
-    pub fn forget_memo(&mut self) {
-        self.memo.forget();
+    /// Forgets the kept values without running destructors (see [`Memo::forget`]).
+    pub fn forget_memo(&mut self, arena_gone: bool) {
+        self.memo.forget(arena_gone);
     }
 }
 

@@ -239,11 +239,7 @@ pub fn heap_moved(addr: usize) {
     let p = prepared();
     if p.arena_end != 0 && addr < p.arena_end {
         regex_cache::forget();
-        for (_, ep) in p.entrypoints.iter_mut() {
-            if let Some(program) = &mut ep.program {
-                program.forget_memo();
-            }
-        }
+        forget_memos(p, true);
         heap::drop_arena();
         p.arena_end = 0;
     }
@@ -254,6 +250,18 @@ pub fn heap_moved(addr: usize) {
             core::mem::forget(b);
         }
         p.last_parsed = 0;
+        // Kept rule values belong to that data (and may share its nodes); new data may be
+        // parsed at the same address, so its handle says nothing.
+        forget_memos(p, false);
+    }
+}
+
+/// Forgets the kept pure-rule values of every compiled entrypoint (see `memo`).
+fn forget_memos(p: &mut Prepared, arena_gone: bool) {
+    for (_, ep) in p.entrypoints.iter_mut() {
+        if let Some(program) = &mut ep.program {
+            program.forget_memo(arena_gone);
+        }
     }
 }
 

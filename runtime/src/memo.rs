@@ -13,7 +13,8 @@
 //! nodes below the heap snapshot (the data document, the program's literals, values already
 //! kept), which are permanent and shared. What does not fit in the arena, or in
 //! [`MAX_BYTES`] of it, or is nested too deep, is not kept (the rule is then evaluated as
-//! before), and the memo stops growing. A rewind below the arena forgets it (without running destructors).
+//! before), and the memo stops growing. A rewind below the arena, or below the data the values
+//! were computed with, forgets them (without running destructors).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -45,9 +46,9 @@ impl Memo {
     /// memo if there is none; `None` when there is no room to start one.
     pub fn for_data(&mut self, data: u32, rules: usize) -> Option<Arc<Vec<Option<Value>>>> {
         if self.data != data {
-            // Other data: its values are wrong for this one (they are in the arena, which is
-            // still valid, so they are dropped normally).
-            *self = Memo::default();
+            // Other data: its values are wrong for this one, and may share nodes of the old
+            // data, whose memory may be handed back: forgotten, not dropped.
+            self.forget(false);
             self.data = data;
         }
         if self.values.is_none() {
@@ -99,13 +100,19 @@ impl Memo {
         self.closed = !all_kept;
     }
 
-    /// Forgets every kept value without running destructors: the host rewound below the arena,
-    /// whose memory is being handed back.
-    pub fn forget(&mut self) {
+    /// Forgets every kept value without running destructors: the host rewound below the
+    /// arena (`arena_gone`: its memory is being handed back), or below the data the values
+    /// were computed with (they may share its nodes). In the second case the arena stays, and
+    /// the bytes the forgotten values hold in it still count against [`MAX_BYTES`].
+    pub fn forget(&mut self, arena_gone: bool) {
         if let Some(values) = self.values.take() {
             core::mem::forget(values);
         }
-        *self = Memo::default();
+        let bytes = if arena_gone { 0 } else { self.bytes };
+        *self = Memo {
+            bytes,
+            ..Memo::default()
+        };
     }
 }
 

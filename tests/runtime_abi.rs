@@ -1,0 +1,193 @@
+//! The runtime driven through OPA's wasm ABI directly, as hosts other than the `opa-wasm` crate
+//! drive it — here the way OPA's JavaScript SDK replaces the data of a loaded policy
+//! (`setData`): rewind to the heap pointer read before the first data, parse the new data
+//! (which lands at the same address), read the heap pointer again.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use dockgate::build::{BuildOptions, Evaluator, PolicySources, build};
+use serde_json::{Value, json};
+use wasmtime::{Caller, Engine, Instance, Linker, Memory, MemoryType, Module, Store};
+
+struct Abi {
+    store: Store<()>,
+    instance: Instance,
+    memory: Memory,
+}
+
+impl Abi {
+    fn load(wasm: &[u8]) -> Self {
+        let engine = Engine::default();
+        let module = Module::new(&engine, wasm).unwrap();
+        let mut store = Store::new(&engine, ());
+        let mut linker = Linker::new(&engine);
+        let min_pages = module
+            .imports()
+            .find_map(|i| match i.ty() {
+                wasmtime::ExternType::Memory(m) if i.name() == "memory" => Some(m.minimum()),
+                _ => None,
+            })
+            .unwrap();
+        let memory = Memory::new(&mut store, MemoryType::new(min_pages as u32, None)).unwrap();
+        linker.define(&store, "env", "memory", memory).unwrap();
+        linker
+            .func_wrap(
+                "env",
+                "opa_abort",
+                |_: Caller<'_, ()>, _: i32| -> wasmtime::Result<()> {
+                    Err(wasmtime::Error::msg("opa_abort"))
+                },
+            )
+            .unwrap();
+        linker
+            .func_wrap("env", "opa_println", |_: Caller<'_, ()>, _: i32| {})
+            .unwrap();
+        // No builtin is forwarded to the host by these policies.
+        linker
+            .func_wrap("env", "opa_builtin0", |_: i32, _: i32| -> i32 { 0 })
+            .unwrap();
+        linker
+            .func_wrap("env", "opa_builtin1", |_: i32, _: i32, _: i32| -> i32 { 0 })
+            .unwrap();
+        linker
+            .func_wrap(
+                "env",
+                "opa_builtin2",
+                |_: i32, _: i32, _: i32, _: i32| -> i32 { 0 },
+            )
+            .unwrap();
+        linker
+            .func_wrap(
+                "env",
+                "opa_builtin3",
+                |_: i32, _: i32, _: i32, _: i32, _: i32| -> i32 { 0 },
+            )
+            .unwrap();
+        linker
+            .func_wrap(
+                "env",
+                "opa_builtin4",
+                |_: i32, _: i32, _: i32, _: i32, _: i32, _: i32| -> i32 { 0 },
+            )
+            .unwrap();
+        let instance = linker.instantiate(&mut store, &module).unwrap();
+        Abi {
+            store,
+            instance,
+            memory,
+        }
+    }
+
+    fn call0(&mut self, name: &str) -> i32 {
+        let f = self
+            .instance
+            .get_typed_func::<(), i32>(&mut self.store, name)
+            .unwrap();
+        f.call(&mut self.store, ()).unwrap()
+    }
+
+    fn heap_ptr_get(&mut self) -> i32 {
+        self.call0("opa_heap_ptr_get")
+    }
+
+    fn heap_ptr_set(&mut self, addr: i32) {
+        let f = self
+            .instance
+            .get_typed_func::<i32, ()>(&mut self.store, "opa_heap_ptr_set")
+            .unwrap();
+        f.call(&mut self.store, addr).unwrap();
+    }
+
+    /// `opa_malloc` + write + `opa_json_parse`, as the SDKs load a JSON document.
+    fn load_json(&mut self, v: &Value) -> i32 {
+        let text = v.to_string();
+        let malloc = self
+            .instance
+            .get_typed_func::<i32, i32>(&mut self.store, "opa_malloc")
+            .unwrap();
+        let addr = malloc.call(&mut self.store, text.len() as i32).unwrap();
+        self.memory
+            .write(&mut self.store, addr as usize, text.as_bytes())
+            .unwrap();
+        let parse = self
+            .instance
+            .get_typed_func::<(i32, i32), i32>(&mut self.store, "opa_json_parse")
+            .unwrap();
+        parse
+            .call(&mut self.store, (addr, text.len() as i32))
+            .unwrap()
+    }
+
+    /// `opa_eval` of entrypoint 0 with `data` (a handle) and `input`, written at `heap`.
+    fn eval(&mut self, data: i32, heap: i32, input: &Value) -> Value {
+        let text = input.to_string();
+        self.memory
+            .write(&mut self.store, heap as usize, text.as_bytes())
+            .unwrap();
+        let eval = self
+            .instance
+            .get_typed_func::<(i32, i32, i32, i32, i32, i32, i32), i32>(&mut self.store, "opa_eval")
+            .unwrap();
+        let len = text.len() as i32;
+        let out = eval
+            .call(&mut self.store, (0, 0, data, heap, len, heap + len, 0))
+            .unwrap();
+        let bytes = &self.memory.data(&self.store)[out as usize..];
+        let end = bytes.iter().position(|b| *b == 0).unwrap();
+        serde_json::from_slice(&bytes[..end]).unwrap()
+    }
+}
+
+/// Replacing the data of a loaded module, as OPA's JavaScript SDK does, changes what its rules
+/// decide — also the rules that depend on the data alone, whose values the runtime keeps across
+/// evaluations on the VM (runtime/src/memo.rs): the new data lands at the old data's address,
+/// so the kept values must be dropped with the old data, not matched by its address.
+#[test]
+fn replacing_the_data_as_the_js_sdk_does_changes_the_verdicts() {
+    let policy = "package m\n\nlimit := sum(data.cfg.limits)\n\nr := {\"limit\": limit, \"over\": input.n > limit}\n";
+    for evaluator in [Evaluator::Vm, Evaluator::Interpreter] {
+        let src = PolicySources::from_memory(vec![("m.rego".into(), policy.into())], json!({}));
+        let bundle = build(
+            &src,
+            &BuildOptions {
+                entrypoints: vec!["m/r".into()],
+                evaluator,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let mut abi = Abi::load(&bundle.wasm);
+        let base = abi.heap_ptr_get();
+
+        let data1 = abi.load_json(&json!({"cfg": {"limits": [1, 2]}}));
+        let heap1 = abi.heap_ptr_get();
+        for n in [2, 5] {
+            let got = abi.eval(data1, heap1, &json!({"n": n}));
+            assert_eq!(
+                got,
+                json!([{"result": {"limit": 3, "over": n > 3}}]),
+                "{evaluator:?}, first data, n={n}"
+            );
+        }
+
+        // Replaced twice: the second replacement lands exactly where the first did (the
+        // first may reuse a block freed while the module was prepared).
+        let mut previous = None;
+        for (limits, limit) in [(json!([10, 20]), 30), (json!([100, 200]), 300)] {
+            abi.heap_ptr_set(base);
+            let data = abi.load_json(&json!({"cfg": {"limits": limits}}));
+            if let Some(p) = previous {
+                assert_eq!(data, p, "the new data is parsed where the old one was");
+            }
+            previous = Some(data);
+            let heap = abi.heap_ptr_get();
+            for n in [5, 40, 400] {
+                let got = abi.eval(data, heap, &json!({"n": n}));
+                assert_eq!(
+                    got,
+                    json!([{"result": {"limit": limit, "over": n > limit}}]),
+                    "{evaluator:?}, data {limits}, n={n}"
+                );
+            }
+        }
+    }
+}

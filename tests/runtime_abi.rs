@@ -119,7 +119,11 @@ impl Abi {
 
     /// `opa_eval` of entrypoint 0 with `data` (a handle) and `input`, written at `heap`.
     fn eval(&mut self, data: i32, heap: i32, input: &Value) -> Value {
-        let text = input.to_string();
+        self.eval_text(data, heap, &input.to_string())
+    }
+
+    /// `opa_eval` with the input as JSON text, exactly as given.
+    fn eval_text(&mut self, data: i32, heap: i32, text: &str) -> Value {
         self.memory
             .write(&mut self.store, heap as usize, text.as_bytes())
             .unwrap();
@@ -189,5 +193,55 @@ fn replacing_the_data_as_the_js_sdk_does_changes_the_verdicts() {
                 );
             }
         }
+    }
+}
+
+/// The input as JSON text, parsed inside the runtime: an object's keys in any order and
+/// repeated (the last value wins, as in OPA and serde_json), nested objects too. The runtime
+/// builds objects straight into regorus's sorted storage (regorus patch 5), so lookups,
+/// iteration order and counts must come out as from a map.
+#[test]
+fn input_objects_with_unsorted_and_repeated_keys_read_as_maps() {
+    let policy = r#"package m
+
+r := {
+	"keys": [k | some k, _ in input],
+	"b": input.b,
+	"count": count(input),
+	"nested": [k | some k, _ in input.o],
+	"z": input.o.z,
+	"in_array": input.arr[0].k,
+	"whole": input,
+}
+"#;
+    let text = r#"{"c": 1, "b": "first", "a": [], "o": {"z": 1, "y": 2, "z": 3, "x": {"q": 1, "p": 2}}, "b": "last", "arr": [{"k": 2, "k": 4}, {}], "b": "final"}"#;
+    for evaluator in [Evaluator::Vm, Evaluator::Interpreter] {
+        let src = PolicySources::from_memory(vec![("m.rego".into(), policy.into())], json!({}));
+        let bundle = build(
+            &src,
+            &BuildOptions {
+                entrypoints: vec!["m/r".into()],
+                evaluator,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let mut abi = Abi::load(&bundle.wasm);
+        let data = abi.load_json(&json!({}));
+        let heap = abi.heap_ptr_get();
+        let got = abi.eval_text(data, heap, text);
+        let expected = json!([{"result": {
+            "keys": ["a", "arr", "b", "c", "o"],
+            "b": "final",
+            "count": 5,
+            "nested": ["x", "y", "z"],
+            "z": 3,
+            "in_array": 4,
+            "whole": {"a": [], "arr": [{"k": 4}, {}], "b": "final", "c": 1, "o": {"x": {"p": 2, "q": 1}, "y": 2, "z": 3}},
+        }}]);
+        assert_eq!(got, expected, "{evaluator:?}");
+        // Equal to what serde_json makes of the same text (its maps also keep the last).
+        let parsed: Value = serde_json::from_str(text).unwrap();
+        assert_eq!(got[0]["result"]["whole"], parsed, "{evaluator:?}");
     }
 }

@@ -252,56 +252,78 @@ pub fn check(sources: &PolicySources, include_tests: bool) -> Result<regorus::En
 /// Refuses a rule (or function) whose path the data document also sets — or passes through a
 /// value that is not an object — as OPA does: the two cannot both be `data.a.b`.
 fn rule_data_conflict(engine: &mut regorus::Engine, data: &Value) -> Result<(), BuildError> {
-    use regorus::unstable::{Rule, RuleHead};
-    for m in engine.get_modules().iter() {
-        let pkg = m.package.refr.span().text().to_string();
-        for r in &m.policy {
-            let refr = match r.as_ref() {
-                Rule::Spec { head, .. } => match head {
-                    RuleHead::Compr { refr, .. }
-                    | RuleHead::Set { refr, .. }
-                    | RuleHead::Func { refr, .. } => refr,
-                },
-                Rule::Default { refr, .. } => refr,
-            };
-            let span = refr.span();
-            let text = span.text();
-            let name = text.split('[').next().unwrap_or(text).trim();
-            let path = format!("{pkg}.{name}");
-            // Quoted segments (`a["b-c"]`) are not split here: no check for those.
-            if path.contains(['"', '[']) {
-                continue;
-            }
-            let mut at = data;
-            let mut walked = Vec::new();
-            for seg in path.split('.') {
-                let Value::Object(map) = at else {
-                    return Err(BuildError::Compile(format!(
-                        "{}:{}: rule data.{path} lies under data.{}, which the data files set to a {} (not an object): a rule and data cannot share a path — rename the package or the rule, or move that data",
-                        span.source.file(),
-                        span.line,
-                        walked.join("."),
-                        json_kind(at),
-                    )));
-                };
-                match map.get(seg) {
-                    Some(next) => {
-                        walked.push(seg);
-                        at = next;
-                    }
-                    None => break,
-                }
-            }
-            if walked.len() == path.split('.').count() {
+    for head in rule_heads(engine) {
+        let path = format!("{}.{}", head.package, head.name);
+        // Quoted segments (`a["b-c"]`) are not split here: no check for those.
+        if path.contains(['"', '[']) {
+            continue;
+        }
+        let mut at = data;
+        let mut walked = Vec::new();
+        for seg in path.split('.') {
+            let Value::Object(map) = at else {
                 return Err(BuildError::Compile(format!(
-                    "{}:{}: rule data.{path} is also set by the data files (data.{path}): a rule and data cannot share a path — rename the rule, or move that data under another key",
-                    span.source.file(),
-                    span.line,
+                    "{}: rule data.{path} lies under data.{}, which the data files set to a {} (not an object): a rule and data cannot share a path — rename the package or the rule, or move that data",
+                    head.location,
+                    walked.join("."),
+                    json_kind(at),
                 )));
+            };
+            match map.get(seg) {
+                Some(next) => {
+                    walked.push(seg);
+                    at = next;
+                }
+                None => break,
             }
+        }
+        if walked.len() == path.split('.').count() {
+            return Err(BuildError::Compile(format!(
+                "{}: rule data.{path} is also set by the data files (data.{path}): a rule and data cannot share a path — rename the rule, or move that data under another key",
+                head.location,
+            )));
         }
     }
     Ok(())
+}
+
+/// One rule head of a module, as written.
+struct Head {
+    /// The package, without `data.` (`dockgate.privilege`).
+    package: String,
+    /// The rule's name before any `[...]` (`findings` for `findings contains ...`).
+    name: String,
+    /// A function (or a function's default), not a rule with a value.
+    function: bool,
+    /// `file:line` of the head.
+    location: String,
+}
+
+/// Every rule head of the engine's modules, in module and file order.
+fn rule_heads(engine: &mut regorus::Engine) -> Vec<Head> {
+    use regorus::unstable::{Rule, RuleHead};
+    let mut heads = Vec::new();
+    for m in engine.get_modules().iter() {
+        let package = m.package.refr.span().text().to_string();
+        for r in &m.policy {
+            let (refr, function) = match r.as_ref() {
+                Rule::Spec { head, .. } => match head {
+                    RuleHead::Compr { refr, .. } | RuleHead::Set { refr, .. } => (refr, false),
+                    RuleHead::Func { refr, .. } => (refr, true),
+                },
+                Rule::Default { refr, args, .. } => (refr, !args.is_empty()),
+            };
+            let span = refr.span();
+            let text = span.text();
+            heads.push(Head {
+                package: package.clone(),
+                name: text.split('[').next().unwrap_or(text).trim().to_string(),
+                function,
+                location: format!("{}:{}", span.source.file(), span.line),
+            });
+        }
+    }
+    heads
 }
 
 fn json_kind(v: &Value) -> &'static str {
@@ -315,28 +337,17 @@ fn json_kind(v: &Value) -> &'static str {
     }
 }
 
-/// Rule and package paths (`data.a.b`) defined by the engine's modules.
+/// Rule and package paths (`data.a.b`) defined by the engine's modules (functions left out).
 fn defined_paths(engine: &mut regorus::Engine) -> (BTreeSet<String>, BTreeSet<String>) {
-    use regorus::unstable::{Rule, RuleHead};
     let mut packages = BTreeSet::new();
-    let mut rules = BTreeSet::new();
     for m in engine.get_modules().iter() {
-        let pkg = format!("data.{}", m.package.refr.span().text());
-        packages.insert(pkg.clone());
-        for r in &m.policy {
-            let refr = match r.as_ref() {
-                Rule::Spec { head, .. } => match head {
-                    RuleHead::Compr { refr, .. } | RuleHead::Set { refr, .. } => refr,
-                    RuleHead::Func { .. } => continue,
-                },
-                Rule::Default { refr, args, .. } if args.is_empty() => refr,
-                Rule::Default { .. } => continue,
-            };
-            let text = refr.span().text();
-            let name = text.split('[').next().unwrap_or(text).trim();
-            rules.insert(format!("{pkg}.{name}"));
-        }
+        packages.insert(format!("data.{}", m.package.refr.span().text()));
     }
+    let rules = rule_heads(engine)
+        .into_iter()
+        .filter(|h| !h.function)
+        .map(|h| format!("data.{}.{}", h.package, h.name))
+        .collect();
     (packages, rules)
 }
 

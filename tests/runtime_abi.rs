@@ -15,6 +15,21 @@ struct Abi {
 }
 
 impl Abi {
+    /// `policy` (one module, `m.rego`, no data) built with `evaluator` and loaded.
+    fn build(entrypoint: &str, policy: &str, evaluator: Evaluator) -> Self {
+        let src = PolicySources::from_memory(vec![("m.rego".into(), policy.into())], json!({}));
+        let bundle = build(
+            &src,
+            &BuildOptions {
+                entrypoints: vec![entrypoint.into()],
+                evaluator,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        Self::load(&bundle.wasm)
+    }
+
     fn load(wasm: &[u8]) -> Self {
         let engine = Engine::default();
         let module = Module::new(&engine, wasm).unwrap();
@@ -149,17 +164,7 @@ impl Abi {
 fn replacing_the_data_as_the_js_sdk_does_changes_the_verdicts() {
     let policy = "package m\n\nlimit := sum(data.cfg.limits)\n\nr := {\"limit\": limit, \"over\": input.n > limit}\n";
     for evaluator in [Evaluator::Vm, Evaluator::Interpreter] {
-        let src = PolicySources::from_memory(vec![("m.rego".into(), policy.into())], json!({}));
-        let bundle = build(
-            &src,
-            &BuildOptions {
-                entrypoints: vec!["m/r".into()],
-                evaluator,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        let mut abi = Abi::load(&bundle.wasm);
+        let mut abi = Abi::build("m/r", policy, evaluator);
         let base = abi.heap_ptr_get();
 
         let data1 = abi.load_json(&json!({"cfg": {"limits": [1, 2]}}));
@@ -216,17 +221,7 @@ r := {
 "#;
     let text = r#"{"c": 1, "b": "first", "a": [], "o": {"z": 1, "y": 2, "z": 3, "x": {"q": 1, "p": 2}}, "b": "last", "arr": [{"k": 2, "k": 4}, {}], "b": "final"}"#;
     for evaluator in [Evaluator::Vm, Evaluator::Interpreter] {
-        let src = PolicySources::from_memory(vec![("m.rego".into(), policy.into())], json!({}));
-        let bundle = build(
-            &src,
-            &BuildOptions {
-                entrypoints: vec!["m/r".into()],
-                evaluator,
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        let mut abi = Abi::load(&bundle.wasm);
+        let mut abi = Abi::build("m/r", policy, evaluator);
         let data = abi.load_json(&json!({}));
         let heap = abi.heap_ptr_get();
         let got = abi.eval_text(data, heap, text);

@@ -210,15 +210,7 @@ fn compile_errors_name_file_line_and_column() {
         )],
         json!({}),
     );
-    let err = build(
-        &unknown_fn,
-        &BuildOptions {
-            entrypoints: vec!["p/deny".into()],
-            ..Default::default()
-        },
-    )
-    .unwrap_err()
-    .to_string();
+    let err = build_error(&unknown_fn, "p/deny");
     assert!(err.contains("p.rego:3"), "{err}");
 
     let bad_entry = build(
@@ -233,6 +225,19 @@ fn compile_errors_name_file_line_and_column() {
         matches!(bad_entry, BuildError::Entrypoint { .. }),
         "{bad_entry:?}"
     );
+}
+
+/// The message of a build of `sources` for `entrypoint` that must fail.
+fn build_error(sources: &PolicySources, entrypoint: &str) -> String {
+    build(
+        sources,
+        &BuildOptions {
+            entrypoints: vec![entrypoint.into()],
+            ..Default::default()
+        },
+    )
+    .unwrap_err()
+    .to_string()
 }
 
 /// A rule (or function) at a path that the data also sets is refused at build, with the
@@ -268,15 +273,7 @@ fn a_rule_and_data_at_one_path_are_refused_at_build() {
         vec![("m.rego".into(), "package m.sub\n\nr := 1\n".into())],
         json!({"m": "a string"}),
     );
-    let err = build(
-        &under_scalar,
-        &BuildOptions {
-            entrypoints: vec!["m/sub/r".into()],
-            ..Default::default()
-        },
-    )
-    .unwrap_err()
-    .to_string();
+    let err = build_error(&under_scalar, "m/sub/r");
     assert!(err.contains("m.rego:3") && err.contains("string"), "{err}");
 
     let beside = PolicySources::from_memory(

@@ -240,3 +240,87 @@ r := {
         assert_eq!(got[0]["result"]["whole"], parsed, "{evaluator:?}");
     }
 }
+
+/// Strings compare byte by byte, unsigned, whatever their shared prefix and length (the
+/// module's own `memcmp` works eight bytes at a time; regorus's patched `Value` order and
+/// object lookup compare strings inline): order, equality, object lookup, set membership and
+/// `sort`, against Rust's byte order. Values of different types keep Rego's type order.
+#[test]
+fn strings_compare_byte_by_byte_and_types_keep_their_order() {
+    let policy = r#"package m
+
+words := {w | some w in input.words}
+
+r := {
+	"cmp": [[i, j, a < b, a == b] | some i, a in input.words; some j, b in input.words],
+	"sorted": sort(input.words),
+	"found": [input.obj[w] | some w in input.words],
+	"members": [w | some w in input.probe; words[w]],
+	"mixed": sort(input.mixed),
+}
+"#;
+    let words = [
+        "",
+        "a",
+        "b",
+        "zz",
+        "~",
+        "\u{7f}",
+        "\u{e9}t\u{e9}",
+        "abcdefg",
+        "abcdefgh",
+        "abcdefgi",
+        "abcdefgha",
+        "abcdefghb",
+        "abcdefgh~",
+        "abcdefgh\u{e9}",
+        "abcdefgh1234567",
+        "abcdefgh12345678",
+        "abcdefgh12345679",
+        "abcdefgh12345678\u{e9}",
+        "abcdefgh12345678a",
+    ];
+    let probe = [
+        "abcdefgh12345678",
+        "abcdefgh1234567x",
+        "abcdefgh\u{e8}",
+        "",
+        "zz",
+        "z",
+    ];
+    let obj: serde_json::Map<String, Value> = words
+        .iter()
+        .enumerate()
+        .map(|(i, w)| (w.to_string(), json!(i)))
+        .collect();
+    let mixed = json!([{"a": 1}, [1], "s", 2, true, null, false, 0.5, "", []]);
+    let input = json!({"words": words, "obj": obj, "probe": probe, "mixed": mixed});
+
+    let mut cmp = Vec::new();
+    for (i, a) in words.iter().enumerate() {
+        for (j, b) in words.iter().enumerate() {
+            cmp.push(json!([i, j, a.as_bytes() < b.as_bytes(), a == b]));
+        }
+    }
+    let mut sorted = words.to_vec();
+    sorted.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    let members: Vec<&str> = probe
+        .iter()
+        .copied()
+        .filter(|p| words.contains(p))
+        .collect();
+    let expected = json!([{"result": {
+        "cmp": cmp,
+        "sorted": sorted,
+        "found": (0..words.len()).collect::<Vec<_>>(),
+        "members": members,
+        "mixed": [null, false, true, 0.5, 2, "", "s", [], [1], {"a": 1}],
+    }}]);
+    for evaluator in [Evaluator::Vm, Evaluator::Interpreter] {
+        let mut abi = Abi::build("m/r", policy, evaluator);
+        let data = abi.load_json(&json!({}));
+        let heap = abi.heap_ptr_get();
+        let got = abi.eval(data, heap, &input);
+        assert_eq!(got, expected, "{evaluator:?}");
+    }
+}

@@ -8,8 +8,8 @@
 //! injects the policy sources into the built module (the payload, see [`payload`]).
 //!
 //! Layout:
-//! - [`heap`]: the bump allocator whose top *is* OPA's heap pointer, and all raw memory access
-//!   (the only `unsafe` besides the ABI signatures);
+//! - [`heap`]: the bump allocator whose top *is* OPA's heap pointer, and all raw memory access,
+//!   a word-at-a-time `memcmp` included (the only `unsafe` besides the ABI signatures);
 //! - [`payload`]: reads the policy sources and entrypoints that `dockgate build` injected;
 //! - [`evaluator`]: prepares one regorus engine and evaluates entrypoints on clones of it;
 //! - [`host`]: builtins regorus cannot provide inside wasm (clock, randomness...), forwarded

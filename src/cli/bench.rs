@@ -137,11 +137,13 @@ pub(super) fn pct(sorted: &[u64], p: f64) -> u64 {
 fn print(name: &str, r: &Report) {
     let n = r.latencies_us.len();
     println!(
-        "{name:<9} calls {n:>8}  errors {:>5}  throughput {:>9.1}/s  p50 {:>7} µs  p99 {:>7} µs  max {:>7} µs",
+        "{name:<9} calls {n:>8}  errors {:>5}  throughput {:>9.1}/s  p50 {:>7} µs  p90 {:>7} µs  p99 {:>7} µs  p99.9 {:>7} µs  max {:>7} µs",
         r.errors,
         n as f64 / r.elapsed.as_secs_f64(),
         pct(&r.latencies_us, 0.50),
+        pct(&r.latencies_us, 0.90),
         pct(&r.latencies_us, 0.99),
+        pct(&r.latencies_us, 0.999),
         r.latencies_us.last().copied().unwrap_or(0),
     );
 }

@@ -514,3 +514,78 @@ async fn check_compose_positions_services_and_file_errors() {
     assert!(e.column >= 1, "{e:?}");
     assert!(!e.message.is_empty(), "{e:?}");
 }
+
+/// One `dockgate bench` result line (`Evaluate  calls N  errors E  throughput …  p50 A µs
+/// p90 B µs  p99 C µs  p99.9 D µs  max M µs`): the figure after each label.
+fn bench_line(stdout: &str, rpc: &str) -> std::collections::HashMap<String, f64> {
+    let line = stdout
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(rpc))
+        .unwrap_or_else(|| panic!("no {rpc} line in\n{stdout}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    words
+        .windows(2)
+        .filter_map(|w| {
+            let figure = w[1].trim_end_matches("/s").parse::<f64>().ok()?;
+            Some((w[0].to_string(), figure))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_drives_evaluate_and_ping_and_reports_ordered_percentiles() {
+    let server = Server::local::<&str>(&[]).await;
+    let out = run_bounded(dockgate().args([
+        "bench",
+        "--server",
+        &server.uri,
+        "--rate",
+        "200",
+        "--concurrency",
+        "4",
+        "--duration",
+        "1",
+    ]));
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for rpc in ["Evaluate", "Ping"] {
+        let f = bench_line(&stdout, rpc);
+        let get = |k: &str| {
+            *f.get(k)
+                .unwrap_or_else(|| panic!("{rpc}: no {k} in\n{stdout}"))
+        };
+        // 200 calls/s for one second, paced: about 200 calls, none failed.
+        assert!(
+            (100.0..=260.0).contains(&get("calls")),
+            "{rpc} calls\n{stdout}"
+        );
+        assert_eq!(get("errors"), 0.0, "{rpc}\n{stdout}");
+        let p = [get("p50"), get("p90"), get("p99"), get("p99.9"), get("max")];
+        assert!(p[0] > 0.0, "{rpc}: p50 of 0 µs\n{stdout}");
+        assert!(
+            p.windows(2).all(|w| w[0] <= w[1]),
+            "{rpc}: percentiles out of order {p:?}\n{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("Evaluate p99 / Ping p99 = "),
+        "no floor ratio in\n{stdout}"
+    );
+
+    // An --input that is not JSON is refused before any call, naming the flag.
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{not json").unwrap();
+    let out = run_bounded(
+        dockgate()
+            .args(["bench", "--server", &server.uri, "--input"])
+            .arg(&bad),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "bench accepted a broken --input");
+    assert!(stderr.contains("--input is not valid JSON"), "{stderr}");
+}

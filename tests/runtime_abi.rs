@@ -242,8 +242,8 @@ r := {
 }
 
 /// Strings compare byte by byte, unsigned, whatever their shared prefix and length (the
-/// module's own `memcmp` works eight bytes at a time; regorus's patched `Value` order and
-/// object lookup compare strings inline): order, equality, object lookup, set membership and
+/// module's own `memcmp` works eight bytes at a time; regorus's patched `Value` order compares
+/// strings inline, and object lookup searches by that order): order, equality, object lookup, set membership and
 /// `sort`, against Rust's byte order. Values of different types keep Rego's type order.
 #[test]
 fn strings_compare_byte_by_byte_and_types_keep_their_order() {

@@ -195,7 +195,12 @@ fn wrong_types_name_the_field() {
         engine_api::from_create_bytes(b"{not json", None),
         Err(EngineApiError::Json { .. })
     ));
-    assert!(engine_api::from_create(&json!([1]), None).is_err());
+    let e = engine_api::from_create(&json!([1]), None).unwrap_err();
+    assert!(
+        e.to_string()
+            .ends_with("field `$`: expected a JSON object, found an array"),
+        "{e}"
+    );
     // An image ID is a valid image.
     let id = format!("sha256:{}", "a".repeat(64));
     assert!(

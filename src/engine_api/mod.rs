@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::model::normalize::env_list;
-use crate::model::{AdmissionRequest, ExecSpec, ImageConfig, Operation, Origin, Source};
+use crate::model::{AdmissionRequest, ExecSpec, ImageConfig, Operation, Origin, Source, json_kind};
 use wire::{CreateBody, ExecBody, ImageInspectBody, InspectBody, UpdateBody};
 
 /// Why a body could not be turned into a document.
@@ -50,7 +50,7 @@ fn decode<T: DeserializeOwned>(what: &'static str, v: &Value) -> Result<T, Engin
         return Err(EngineApiError::Field {
             what,
             path: "$".into(),
-            message: format!("expected a JSON object, found {}", kind(v)),
+            message: format!("expected a JSON object, found {}", json_kind(v)),
         });
     }
     let canonical = wire::canonicalize(v);
@@ -59,17 +59,6 @@ fn decode<T: DeserializeOwned>(what: &'static str, v: &Value) -> Result<T, Engin
         path: e.path().to_string(),
         message: e.into_inner().to_string(),
     })
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 fn origin(

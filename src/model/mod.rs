@@ -22,5 +22,5 @@ pub mod normalize;
 mod schema;
 
 pub use schema::{
-    InputFieldError, InputValidationError, input_schema, json_path, validate_input_json,
+    InputFieldError, InputValidationError, input_schema, json_kind, json_path, validate_input_json,
 };

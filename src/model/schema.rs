@@ -109,6 +109,18 @@ pub fn validate_input_json(value: &Value) -> Result<AdmissionRequest, InputValid
     })
 }
 
+/// What kind of JSON value `v` is, for error messages: "a string", "an object", "null".
+pub fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
 /// Turns a JSON pointer (`/container/ports/0`) into a JSON path (`$.container.ports[0]`).
 pub fn json_path(pointer: &str) -> String {
     let mut out = String::from("$");
@@ -140,6 +152,32 @@ mod tests {
         assert_eq!(
             json_path("/container/labels/a.b~1c"),
             "$.container.labels[\"a.b/c\"]"
+        );
+    }
+
+    #[test]
+    fn json_kinds_read_as_english() {
+        let kinds: Vec<_> = [
+            serde_json::json!(null),
+            serde_json::json!(true),
+            serde_json::json!(1.5),
+            serde_json::json!("s"),
+            serde_json::json!([]),
+            serde_json::json!({}),
+        ]
+        .iter()
+        .map(json_kind)
+        .collect();
+        assert_eq!(
+            kinds,
+            [
+                "null",
+                "a boolean",
+                "a number",
+                "a string",
+                "an array",
+                "an object"
+            ]
         );
     }
 }

@@ -13,7 +13,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::model::{Decision, Finding, Severity};
+use crate::model::{Decision, Finding, Severity, json_kind};
 
 /// The kind of a set of findings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,7 +55,7 @@ pub fn collect(decision: &mut Decision, entrypoint: &str, value: Value) -> Resul
     let Value::Object(map) = value else {
         return Err(format!(
             "entrypoint {entrypoint} must be a deny/violation/warn/audit rule or an object with those keys, got {}",
-            type_name(&value)
+            json_kind(&value)
         ));
     };
     let package = segments.join(".");
@@ -84,7 +84,7 @@ fn add_set(decision: &mut Decision, kind: Kind, package: &str, value: Value) -> 
         other => {
             return Err(format!(
                 "expected a set of findings, got {}",
-                type_name(&other)
+                json_kind(&other)
             ));
         }
     };
@@ -129,7 +129,7 @@ fn to_finding(kind: Kind, package: &str, item: Value) -> Result<Finding, String>
         }
         other => Err(format!(
             "a finding must be a string or an object, got {}",
-            type_name(&other)
+            json_kind(&other)
         )),
     }
 }
@@ -143,17 +143,6 @@ fn take_str(map: &mut Map<String, Value>, keys: &[&str]) -> Option<String> {
         }
     }
     None
-}
-
-fn type_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
 
 /// Sorts findings for stable output: by rule id, then message.
@@ -223,5 +212,16 @@ mod tests {
         assert!(collect(&mut d, "x", json!({"allow": true})).is_err());
         assert!(collect(&mut d, "x/deny", json!([{"id": "no message"}])).is_err());
         assert!(collect(&mut d, "x/deny", json!(3)).is_err());
+    }
+
+    #[test]
+    fn malformed_results_name_what_they_got() {
+        let mut d = empty();
+        let e = collect(&mut d, "x/deny", json!("one string")).unwrap_err();
+        assert_eq!(e, "expected a set of findings, got a string");
+        let e = collect(&mut d, "x/deny", json!([3])).unwrap_err();
+        assert_eq!(e, "a finding must be a string or an object, got a number");
+        let e = collect(&mut d, "dockgate/main/decision", json!(null)).unwrap_err();
+        assert!(e.ends_with("got null"), "{e}");
     }
 }

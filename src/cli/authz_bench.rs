@@ -19,7 +19,8 @@ use hyper::body::Bytes;
 use hyper_util::rt::TokioIo;
 
 use super::ServerArgs;
-use super::bench::{pacer, pct};
+use super::bench::pct;
+use super::pace::{self, Schedule};
 
 /// Measure a running `dockgate authz`: the plugin round trip of a create, beside a direct
 /// Evaluate of the same container and the plugin's floor.
@@ -63,6 +64,10 @@ enum Phase {
 
 struct Report {
     latencies_us: Vec<u64>,
+    /// How late each call started after its slot (paced phases only).
+    lags_us: Option<Vec<u64>>,
+    /// Slots dropped because every caller was busy past them.
+    missed: u64,
     errors: u64,
     denied: u64,
     elapsed: Duration,
@@ -120,7 +125,7 @@ async fn phase(
     duration: Duration,
 ) -> anyhow::Result<Report> {
     let started = Instant::now();
-    let deadline = started + duration;
+    let schedule = Arc::new(Schedule::start(rate, duration)?);
     let mut tasks = Vec::new();
     for i in 0..concurrency {
         let mut conn = match phase {
@@ -132,14 +137,12 @@ async fn phase(
             .map(|c| PolicyServiceClient::new(c.clone()));
         let call = call.clone();
         let json = evaluate_json.clone();
+        let schedule = schedule.clone();
         tasks.push(tokio::spawn(async move {
-            let (mut lat, mut errors, mut denied) = (Vec::new(), 0u64, 0u64);
-            let mut ticker = pacer(rate, concurrency, i);
-            while Instant::now() < deadline {
-                if let Some(t) = ticker.as_mut() {
-                    t.tick().await;
-                }
+            let (mut lat, mut lag, mut errors, mut denied) = (Vec::new(), Vec::new(), 0u64, 0u64);
+            while let Some(due) = schedule.next().await {
                 let t0 = Instant::now();
+                lag.push(pace::lag_us(due, t0));
                 let outcome = match (phase, conn.as_mut(), client.as_mut()) {
                     (Phase::Direct, _, Some(c)) => c
                         .evaluate(EvaluateRequest {
@@ -161,24 +164,33 @@ async fn phase(
                     Err(_) => errors += 1,
                 }
             }
-            (lat, errors, denied)
+            (lat, lag, errors, denied)
         }));
     }
     let mut r = Report {
         latencies_us: Vec::new(),
+        lags_us: (rate > 0).then(Vec::new),
+        missed: 0,
         errors: 0,
         denied: 0,
         elapsed: Duration::ZERO,
     };
     for t in tasks {
-        if let Ok((lat, errors, denied)) = t.await {
+        if let Ok((lat, lag, errors, denied)) = t.await {
             r.latencies_us.extend(lat);
+            if let Some(l) = r.lags_us.as_mut() {
+                l.extend(lag);
+            }
             r.errors += errors;
             r.denied += denied;
         }
     }
     r.elapsed = started.elapsed();
+    r.missed = schedule.missed();
     r.latencies_us.sort_unstable();
+    if let Some(l) = r.lags_us.as_mut() {
+        l.sort_unstable();
+    }
     Ok(r)
 }
 
@@ -194,6 +206,9 @@ fn print(name: &str, r: &Report) {
         pct(&r.latencies_us, 0.99),
         r.latencies_us.last().copied().unwrap_or(0),
     );
+    if let Some(lag) = &r.lags_us {
+        println!("{:<16} {}", "", pace::lag_summary(lag, r.missed));
+    }
 }
 
 /// The AuthZReq the daemon sends for `body`, as the daemon spells it.

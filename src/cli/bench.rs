@@ -14,6 +14,7 @@ use dockgate::server::pb::{EvaluateRequest, PingRequest};
 use tonic::transport::Channel;
 
 use super::ServerArgs;
+use super::pace::{self, Schedule};
 
 /// Measure a running server: Evaluate latency and throughput, beside a no-op Ping floor.
 #[derive(clap::Args)]
@@ -50,6 +51,10 @@ enum Rpc {
 
 struct Report {
     latencies_us: Vec<u64>,
+    /// How late each call started after its slot (paced phases only).
+    lags_us: Option<Vec<u64>>,
+    /// Slots dropped because every caller was busy past them.
+    missed: u64,
     errors: u64,
     elapsed: Duration,
 }
@@ -61,22 +66,20 @@ async fn phase(
     concurrency: usize,
     rate: u64,
     duration: Duration,
-) -> Report {
+) -> anyhow::Result<Report> {
     let started = Instant::now();
-    let deadline = started + duration;
+    let schedule = Arc::new(Schedule::start(rate, duration)?);
     let mut tasks = Vec::new();
     for i in 0..concurrency {
         let mut client = PolicyServiceClient::new(channels[i % channels.len()].clone());
         let input = input.clone();
+        let schedule = schedule.clone();
         tasks.push(tokio::spawn(async move {
-            let mut lat = Vec::new();
+            let (mut lat, mut lag) = (Vec::new(), Vec::new());
             let mut errors = 0u64;
-            let mut ticker = pacer(rate, concurrency, i);
-            while Instant::now() < deadline {
-                if let Some(t) = ticker.as_mut() {
-                    t.tick().await;
-                }
+            while let Some(due) = schedule.next().await {
                 let t0 = Instant::now();
+                lag.push(pace::lag_us(due, t0));
                 let ok = match rpc {
                     Rpc::Evaluate => client
                         .evaluate(EvaluateRequest {
@@ -92,37 +95,32 @@ async fn phase(
                     errors += 1;
                 }
             }
-            (lat, errors)
+            (lat, lag, errors)
         }));
     }
     let mut report = Report {
         latencies_us: Vec::new(),
+        lags_us: (rate > 0).then(Vec::new),
+        missed: 0,
         errors: 0,
         elapsed: Duration::ZERO,
     };
     for t in tasks {
-        if let Ok((lat, errors)) = t.await {
+        if let Ok((lat, lag, errors)) = t.await {
             report.latencies_us.extend(lat);
+            if let Some(l) = report.lags_us.as_mut() {
+                l.extend(lag);
+            }
             report.errors += errors;
         }
     }
     report.elapsed = started.elapsed();
+    report.missed = schedule.missed();
     report.latencies_us.sort_unstable();
-    report
-}
-
-/// Caller `index`'s ticker for a total of `rate` calls/s over `concurrency` callers (`None`:
-/// as fast as possible). The callers' ticks are staggered evenly over the period, so that
-/// calls arrive at a steady rate rather than in bursts of `concurrency`; a late call delays
-/// the next rather than bunching them.
-pub(super) fn pacer(rate: u64, concurrency: usize, index: usize) -> Option<tokio::time::Interval> {
-    (rate > 0).then(|| {
-        let per = Duration::from_secs_f64(concurrency as f64 / rate as f64);
-        let offset = per.mul_f64(index as f64 / concurrency.max(1) as f64);
-        let mut t = tokio::time::interval_at(tokio::time::Instant::now() + offset, per);
-        t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        t
-    })
+    if let Some(l) = report.lags_us.as_mut() {
+        l.sort_unstable();
+    }
+    Ok(report)
 }
 
 /// The `p` quantile (0..=1) of sorted latencies; 0 when there are none.
@@ -146,6 +144,9 @@ fn print(name: &str, r: &Report) {
         pct(&r.latencies_us, 0.999),
         r.latencies_us.last().copied().unwrap_or(0),
     );
+    if let Some(lag) = &r.lags_us {
+        println!("{:<9} {}", "", pace::lag_summary(lag, r.missed));
+    }
 }
 
 pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -162,7 +163,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         channels.push(connect(&args.server.server, &tls, Duration::from_secs(5)).await?);
     }
     // Warm up: compile caches, connections.
-    let _ = phase(
+    phase(
         &channels,
         Rpc::Evaluate,
         input.clone(),
@@ -170,7 +171,7 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         0,
         Duration::from_secs(1),
     )
-    .await;
+    .await?;
     println!(
         "server {}  concurrency {}  rate {}  duration {}s  connections {}",
         args.server.server,
@@ -192,10 +193,10 @@ pub async fn run(args: Args) -> anyhow::Result<ExitCode> {
         args.rate,
         duration,
     )
-    .await;
+    .await?;
     print("Evaluate", &eval);
     if !args.no_floor {
-        let ping = phase(&channels, Rpc::Ping, input, c, args.rate, duration).await;
+        let ping = phase(&channels, Rpc::Ping, input, c, args.rate, duration).await?;
         print("Ping", &ping);
         let (pe, pp) = (pct(&eval.latencies_us, 0.99), pct(&ping.latencies_us, 0.99));
         if pp > 0 {

@@ -14,6 +14,7 @@ mod eval;
 mod explain;
 mod health;
 mod normalize;
+mod pace;
 mod schema;
 mod serve;
 mod test;

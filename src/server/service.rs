@@ -73,7 +73,9 @@ impl Decider {
         let outcome = match cached {
             Some(d) => Ok(d),
             None => {
-                let outcome = loaded.engine.decide(req).await;
+                // Boxed: the engine's future (wasmtime's call on a fiber inside) is ~5 KB, and
+                // each future that holds it inline is copied whole on every move.
+                let outcome = Box::pin(loaded.engine.decide(req)).await;
                 if let (Some(k), Ok(d)) = (key, &outcome) {
                     loaded.cache.put(k, d);
                 }

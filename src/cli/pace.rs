@@ -9,8 +9,8 @@
 //! session).
 //!
 //! When every caller is busy past a slot, the slot waits for the first free caller; slots
-//! missed by more than a whole period are dropped rather than released in a burst, so the
-//! rate falls instead of bunching calls. Each slot carries its due instant, so the tools can
+//! missed by more than a whole period (at least 1 ms, so that very high rates still measure)
+//! are dropped rather than released in a burst, so the rate falls instead of bunching calls. Each slot carries its due instant, so the tools can
 //! report how late calls started (their start lag) beside how long they took.
 
 use std::sync::Arc;
@@ -24,8 +24,8 @@ use super::bench::pct;
 /// The slots of one measured phase, shared by its callers.
 pub struct Schedule {
     deadline: Instant,
-    /// Time between slots (zero without pacing).
-    period: Duration,
+    /// How late a slot may be taken before it is dropped (zero without pacing).
+    tolerance: Duration,
     /// `None`: as fast as possible (every caller starts its next call at once).
     slots: Option<Mutex<mpsc::Receiver<Instant>>>,
     /// Slots dropped because every caller was busy past them.
@@ -39,12 +39,12 @@ impl Schedule {
         if rate == 0 {
             return Ok(Self {
                 deadline,
-                period: Duration::ZERO,
+                tolerance: Duration::ZERO,
                 slots: None,
                 missed: Arc::default(),
             });
         }
-        let period = Duration::from_secs_f64(1.0 / rate as f64);
+        let period = Duration::from_secs_f64(1.0 / rate as f64).max(Duration::from_nanos(1));
         let (tx, rx) = mpsc::channel(1);
         let missed = Arc::new(AtomicU64::new(0));
         let skipped = missed.clone();
@@ -53,14 +53,14 @@ impl Schedule {
             .spawn(move || release(&tx, period, deadline, &skipped))?;
         Ok(Self {
             deadline,
-            period,
+            tolerance: period.max(Duration::from_millis(1)),
             slots: Some(Mutex::new(rx)),
             missed,
         })
     }
 
     /// Waits for this caller's next slot and returns its due instant; `None` once the phase
-    /// is over. A slot already late by more than a period when taken is dropped.
+    /// is over. A slot already late by more than the tolerance when taken is dropped.
     pub async fn next(&self) -> Option<Instant> {
         let Some(rx) = &self.slots else {
             let now = Instant::now();
@@ -69,7 +69,7 @@ impl Schedule {
         let mut rx = rx.lock().await;
         loop {
             let due = rx.recv().await?;
-            if Instant::now() <= due + self.period {
+            if Instant::now() <= due + self.tolerance {
                 return Some(due);
             }
             self.missed.fetch_add(1, Ordering::Relaxed);
@@ -159,6 +159,16 @@ mod tests {
             .filter(|d| d.duration_since(first) < Duration::from_millis(19))
             .count();
         assert_eq!(late, 0, "slots due during the busy time were released late");
+    }
+
+    #[tokio::test]
+    async fn a_rate_past_the_clock_still_releases_slots() {
+        let s = Schedule::start(u64::MAX, Duration::from_millis(20)).expect("pacer thread");
+        let mut taken = 0;
+        while s.next().await.is_some() {
+            taken += 1;
+        }
+        assert!(taken > 0, "no slot was taken at an unreachable rate");
     }
 
     #[test]

@@ -64,10 +64,7 @@ enum Phase {
 
 struct Report {
     latencies_us: Vec<u64>,
-    /// How late each call started after its slot (paced phases only).
-    lags_us: Option<Vec<u64>>,
-    /// Slots dropped because every caller was busy past them.
-    missed: u64,
+    starts: pace::StartLags,
     errors: u64,
     denied: u64,
     elapsed: Duration,
@@ -169,8 +166,7 @@ async fn phase(
     }
     let mut r = Report {
         latencies_us: Vec::new(),
-        lags_us: (rate > 0).then(Vec::new),
-        missed: 0,
+        starts: pace::StartLags::for_schedule(&schedule),
         errors: 0,
         denied: 0,
         elapsed: Duration::ZERO,
@@ -178,19 +174,14 @@ async fn phase(
     for t in tasks {
         if let Ok((lat, lag, errors, denied)) = t.await {
             r.latencies_us.extend(lat);
-            if let Some(l) = r.lags_us.as_mut() {
-                l.extend(lag);
-            }
+            r.starts.extend(lag);
             r.errors += errors;
             r.denied += denied;
         }
     }
     r.elapsed = started.elapsed();
-    r.missed = schedule.missed();
+    r.starts.finish(&schedule);
     r.latencies_us.sort_unstable();
-    if let Some(l) = r.lags_us.as_mut() {
-        l.sort_unstable();
-    }
     Ok(r)
 }
 
@@ -206,8 +197,8 @@ fn print(name: &str, r: &Report) {
         pct(&r.latencies_us, 0.99),
         r.latencies_us.last().copied().unwrap_or(0),
     );
-    if let Some(lag) = &r.lags_us {
-        println!("{:<16} {}", "", pace::lag_summary(lag, r.missed));
+    if let Some(line) = r.starts.summary() {
+        println!("{:<16} {line}", "");
     }
 }
 

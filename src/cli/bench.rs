@@ -51,10 +51,7 @@ enum Rpc {
 
 struct Report {
     latencies_us: Vec<u64>,
-    /// How late each call started after its slot (paced phases only).
-    lags_us: Option<Vec<u64>>,
-    /// Slots dropped because every caller was busy past them.
-    missed: u64,
+    starts: pace::StartLags,
     errors: u64,
     elapsed: Duration,
 }
@@ -100,26 +97,20 @@ async fn phase(
     }
     let mut report = Report {
         latencies_us: Vec::new(),
-        lags_us: (rate > 0).then(Vec::new),
-        missed: 0,
+        starts: pace::StartLags::for_schedule(&schedule),
         errors: 0,
         elapsed: Duration::ZERO,
     };
     for t in tasks {
         if let Ok((lat, lag, errors)) = t.await {
             report.latencies_us.extend(lat);
-            if let Some(l) = report.lags_us.as_mut() {
-                l.extend(lag);
-            }
+            report.starts.extend(lag);
             report.errors += errors;
         }
     }
     report.elapsed = started.elapsed();
-    report.missed = schedule.missed();
+    report.starts.finish(&schedule);
     report.latencies_us.sort_unstable();
-    if let Some(l) = report.lags_us.as_mut() {
-        l.sort_unstable();
-    }
     Ok(report)
 }
 
@@ -144,8 +135,8 @@ fn print(name: &str, r: &Report) {
         pct(&r.latencies_us, 0.999),
         r.latencies_us.last().copied().unwrap_or(0),
     );
-    if let Some(lag) = &r.lags_us {
-        println!("{:<9} {}", "", pace::lag_summary(lag, r.missed));
+    if let Some(line) = r.starts.summary() {
+        println!("{:<9} {line}", "");
     }
 }
 

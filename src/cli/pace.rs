@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use tokio::sync::{Mutex, mpsc};
 
 use super::bench::pct;
@@ -50,7 +51,8 @@ impl Schedule {
         let skipped = missed.clone();
         std::thread::Builder::new()
             .name("dockgate-pacer".into())
-            .spawn(move || release(&tx, period, deadline, &skipped))?;
+            .spawn(move || release(&tx, period, deadline, &skipped))
+            .context("cannot start the load tool's pacing thread (--rate)")?;
         Ok(Self {
             deadline,
             tolerance: period.max(Duration::from_millis(1)),
@@ -110,14 +112,49 @@ pub fn lag_us(due: Instant, started: Instant) -> u64 {
     u64::try_from(started.saturating_duration_since(due).as_micros()).unwrap_or(u64::MAX)
 }
 
-/// One line on the start lags of a paced phase (sorted, microseconds) and its missed slots.
-pub fn lag_summary(sorted: &[u64], missed: u64) -> String {
-    format!(
-        "start lag after each slot: p50 {} µs  p99 {} µs  max {} µs  slots missed {missed}",
-        pct(sorted, 0.50),
-        pct(sorted, 0.99),
-        sorted.last().copied().unwrap_or(0),
-    )
+/// How late the calls of one phase started after their slots, and the slots missed: what
+/// both tools report beside their latencies (nothing for an unpaced phase).
+pub struct StartLags {
+    /// Microseconds, sorted once the phase is over; `None` without pacing.
+    lags_us: Option<Vec<u64>>,
+    missed: u64,
+}
+
+impl StartLags {
+    /// Empty, for a phase run on `schedule`.
+    pub fn for_schedule(schedule: &Schedule) -> Self {
+        Self {
+            lags_us: schedule.slots.is_some().then(Vec::new),
+            missed: 0,
+        }
+    }
+
+    /// Adds one caller's lags.
+    pub fn extend(&mut self, lags: Vec<u64>) {
+        if let Some(l) = self.lags_us.as_mut() {
+            l.extend(lags);
+        }
+    }
+
+    /// Closes the phase: sorts the lags and takes the schedule's missed slots.
+    pub fn finish(&mut self, schedule: &Schedule) {
+        self.missed = schedule.missed();
+        if let Some(l) = self.lags_us.as_mut() {
+            l.sort_unstable();
+        }
+    }
+
+    /// One line for the report; `None` for an unpaced phase.
+    pub fn summary(&self) -> Option<String> {
+        let sorted = self.lags_us.as_ref()?;
+        Some(format!(
+            "start lag after each slot: p50 {} µs  p99 {} µs  max {} µs  slots missed {}",
+            pct(sorted, 0.50),
+            pct(sorted, 0.99),
+            sorted.last().copied().unwrap_or(0),
+            self.missed,
+        ))
+    }
 }
 
 #[cfg(test)]
@@ -169,6 +206,23 @@ mod tests {
             taken += 1;
         }
         assert!(taken > 0, "no slot was taken at an unreachable rate");
+    }
+
+    #[tokio::test]
+    async fn start_lags_are_reported_for_paced_phases_only() {
+        let paced = Schedule::start(1000, Duration::from_millis(5)).expect("pacer thread");
+        let mut lags = StartLags::for_schedule(&paced);
+        lags.extend(vec![30, 10, 20]);
+        lags.finish(&paced);
+        let line = lags.summary().expect("a paced phase has a lag line");
+        assert!(
+            line.contains("p50 20 µs") && line.contains("max 30 µs"),
+            "{line}"
+        );
+        let unpaced = Schedule::start(0, Duration::from_millis(5)).expect("schedule");
+        let mut none = StartLags::for_schedule(&unpaced);
+        none.extend(vec![1]);
+        assert!(none.summary().is_none());
     }
 
     #[test]

@@ -310,6 +310,37 @@ async fn denied_only_logs_only_denials_but_watchers_see_all() {
     assert_eq!(lines.len(), 1, "{lines:#?}");
 }
 
+/// With decision lines filtered out, none is logged, and watchers still get every record (the
+/// server skips building a record only when no one logs or watches it).
+#[tokio::test(flavor = "multi_thread")]
+async fn with_decision_lines_filtered_out_watchers_still_see_every_decision() {
+    let server = Server::local(&["--log-level", "info,dockgate::decision=warn"]).await;
+    let mut c = server.client().await;
+    let mut all = c
+        .watch_decisions(pb::WatchDecisionsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let ok = c
+        .evaluate(evaluate(&container("quiet", IMAGE, false, &[])))
+        .await
+        .unwrap()
+        .into_inner();
+    let bad = c
+        .evaluate(evaluate(&container("loud", IMAGE, true, &[])))
+        .await
+        .unwrap()
+        .into_inner();
+    let r1 = next_record(&mut all).await;
+    let r2 = next_record(&mut all).await;
+    assert_eq!(r1.audit_id, ok.audit_id);
+    assert_eq!(r2.audit_id, bad.audit_id);
+    assert!(!r2.allowed);
+    assert!(r2.rule_ids.iter().any(|r| r == "DG-101"), "{r2:?}");
+    let lines = decision_lines(&server.stdout);
+    assert!(lines.is_empty(), "decision lines, filtered out: {lines:#?}");
+}
+
 /// A WatchDecisions stream is long-lived: the per-call timeout must not cut it.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_watch_stream_outlives_the_call_timeout() {

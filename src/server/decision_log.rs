@@ -38,12 +38,16 @@ impl DecisionLog {
         revision: &str,
         took: Duration,
     ) {
-        let (allowed, rule_ids) = match outcome {
-            Ok(d) => (
-                d.allowed,
-                d.violation_ids().into_iter().map(str::to_string).collect(),
-            ),
-            Err(_) => (false, Vec::new()),
+        let allowed = outcome.is_ok_and(|d| d.allowed);
+        let log = !(self.denied_only && allowed)
+            && tracing::enabled!(target: "dockgate::decision", tracing::Level::INFO);
+        if !log && self.tx.receiver_count() == 0 {
+            // Neither logged nor watched: the record is not built (the Evaluate path is hot).
+            return;
+        }
+        let rule_ids = match outcome {
+            Ok(d) => d.violation_ids().into_iter().map(str::to_string).collect(),
+            Err(_) => Vec::new(),
         };
         let o = &req.origin;
         let record = pb::DecisionRecord {
@@ -71,7 +75,7 @@ impl DecisionLog {
                 .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
             bundle_revision: revision.to_string(),
         };
-        if !(self.denied_only && allowed) {
+        if log {
             tracing::info!(
                 target: "dockgate::decision",
                 audit_id = %record.audit_id,

@@ -277,11 +277,12 @@ async fn decision_log_metrics_and_watch_decisions() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn denied_only_logs_only_denials_but_watchers_see_all() {
-    let server = Server::local(&["--denied-only"]).await;
+/// Opens a WatchDecisions stream, then makes one allowed decision and one denied (privileged).
+async fn watch_then_allow_and_deny(
+    server: &Server,
+) -> (Streaming<pb::DecisionRecord>, pb::Decision, pb::Decision) {
     let mut c = server.client().await;
-    let mut all = c
+    let all = c
         .watch_decisions(pb::WatchDecisionsRequest::default())
         .await
         .unwrap()
@@ -297,6 +298,14 @@ async fn denied_only_logs_only_denials_but_watchers_see_all() {
         .await
         .unwrap()
         .into_inner();
+    assert!(!bad.allowed, "{bad:?}");
+    (all, ok, bad)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn denied_only_logs_only_denials_but_watchers_see_all() {
+    let server = Server::local(&["--denied-only"]).await;
+    let (mut all, ok, bad) = watch_then_allow_and_deny(&server).await;
     assert_eq!(next_record(&mut all).await.audit_id, ok.audit_id);
     assert_eq!(next_record(&mut all).await.audit_id, bad.audit_id);
     server
@@ -315,22 +324,7 @@ async fn denied_only_logs_only_denials_but_watchers_see_all() {
 #[tokio::test(flavor = "multi_thread")]
 async fn with_decision_lines_filtered_out_watchers_still_see_every_decision() {
     let server = Server::local(&["--log-level", "info,dockgate::decision=warn"]).await;
-    let mut c = server.client().await;
-    let mut all = c
-        .watch_decisions(pb::WatchDecisionsRequest::default())
-        .await
-        .unwrap()
-        .into_inner();
-    let ok = c
-        .evaluate(evaluate(&container("quiet", IMAGE, false, &[])))
-        .await
-        .unwrap()
-        .into_inner();
-    let bad = c
-        .evaluate(evaluate(&container("loud", IMAGE, true, &[])))
-        .await
-        .unwrap()
-        .into_inner();
+    let (mut all, ok, bad) = watch_then_allow_and_deny(&server).await;
     let r1 = next_record(&mut all).await;
     let r2 = next_record(&mut all).await;
     assert_eq!(r1.audit_id, ok.audit_id);
